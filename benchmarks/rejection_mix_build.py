@@ -111,7 +111,7 @@ def _measure(code: str, *args: str) -> dict:
 
 
 def _image_check_us(root: str) -> float:
-    from vsfa_plugins.builders.common import ImageChecker
+    from vsfa_plugins.records.images import ImageChecker
     from vsfa_plugins.records.reader import Location
 
     checker = ImageChecker([root])

@@ -1,4 +1,4 @@
-"""`vsfa build-rejection-mix` and the shared builder infrastructure (builders/common.py).
+"""`vsfa build-rejection-mix` and the shared builder infrastructure (io.py, builders/outputs.py, records/).
 
 The reference-compat test compares against an independent, load-everything transcription of the paper's
 released mixing script (ybwang119/MLLM_safety_study, utils/mix_rejection_data.py, run with
@@ -14,7 +14,9 @@ import random
 import pytest
 from PIL import Image
 
-from vsfa_plugins.builders import common
+from vsfa_plugins import io as vio
+from vsfa_plugins.builders import outputs
+from vsfa_plugins.records import errors as rerrors, images as rimages, scan as rscan, source as rsource
 from vsfa_plugins.builders.rejection_mix import build_rejection_mix, is_follow_up, resolve_counts
 from vsfa_plugins.cli import main as vsfa_main
 from vsfa_plugins.records import REFUSAL_SENTENCE, RecordError, validate_file
@@ -143,7 +145,7 @@ def test_builds_a_valid_mix_with_the_refusal_and_counts(sources):
     src_questions = {}
     for r in json.loads(benign.read_text()):
         for m in r["conversations"][0::2]:
-            src_questions[common.strip_image_tags(m["value"])] = r["image"]
+            src_questions[rsource.strip_image_tags(m["value"])] = r["image"]
     src_i = [json.dumps(r["conversations"]) for r in json.loads(instruct.read_text())]
     for row in rows:
         conv = row["conversations"]
@@ -159,8 +161,8 @@ def test_builds_a_valid_mix_with_the_refusal_and_counts(sources):
     stats = json.loads((root / "out" / "stats.json").read_text())
     assert stats["kept"] == 28 and stats["rows_in"] == 120 and stats["rejected"]["total"] == 0
     assert stats["kept"] + stats["not_selected"] == stats["rows_in"]
-    assert stats["sources"][0]["sha256"] == common.sha256_file(benign)
-    assert stats["outputs"]["rejection_mix.jsonl"]["sha256"] == common.sha256_file(res.dataset)
+    assert stats["sources"][0]["sha256"] == vio.sha256_file(benign)
+    assert stats["outputs"]["rejection_mix.jsonl"]["sha256"] == vio.sha256_file(res.dataset)
     assert json.loads((root / "out" / "dataset_info.json").read_text()) == {
         "rejection_mix": {"file_name": "rejection_mix.jsonl", "formatting": "rejection_mix"}}
     assert (root / "out" / "rejected.jsonl").read_text() == ""
@@ -408,13 +410,13 @@ def test_failed_build_keeps_the_previous_outputs_and_leaves_no_temp_files(source
 
 def test_outputs_commit_all_or_nothing(tmp_path):
     with pytest.raises(RuntimeError):
-        with common.Outputs(tmp_path / "o") as out:
+        with outputs.Outputs(tmp_path / "o") as out:
             w = out.dataset("d.jsonl")
             w.write({"a": 1})
             out.text("stats.json", "{}")
             raise RuntimeError("boom")
     assert os.listdir(tmp_path / "o") == []
-    with common.Outputs(tmp_path / "o") as out:
+    with outputs.Outputs(tmp_path / "o") as out:
         w = out.dataset("d.json")
         for i in range(3):
             w.write({"b": i, "a": "é"})
@@ -427,10 +429,10 @@ def test_outputs_commit_all_or_nothing(tmp_path):
 def test_row_serialisation_is_the_same_with_and_without_orjson(monkeypatch):
     row = {"id": "x\u0001\u001f\u007f\u2028\"\\\n\t é 漢 😀", "kind": "instruct", "n": [1, True, None, -5, 2**70],
            "conversations": [{"from": "human", "value": "<image>\nQ?"}], "z": {}}
-    fast = common.dumps_row(row)
-    monkeypatch.setattr(common, "_orjson", None)
-    assert common.dumps_row(row) == fast and json.loads(fast) == row
-    assert common.dumps_row({"b": 1, "a": 2}, sort_keys=True) == '{"a":2,"b":1}'
+    fast = vio.dumps_row(row)
+    monkeypatch.setattr(vio, "_orjson", None)
+    assert vio.dumps_row(row) == fast and json.loads(fast) == row
+    assert vio.dumps_row({"b": 1, "a": 2}, sort_keys=True) == '{"a":2,"b":1}'
 
 
 def test_scan_rows_offsets_lines_and_errors(tmp_path):
@@ -442,22 +444,22 @@ def test_scan_rows_offsets_lines_and_errors(tmp_path):
         fd = os.open(path, os.O_RDONLY)
         lines = text.split("\n")
         for block in (5, 64, 1 << 20):
-            got = list(common.scan_rows(path, block=block))
+            got = list(rscan.scan_rows(path, block=block))
             assert [g.obj for g in got] == rows
             for g in got:
-                assert common.read_row_at(fd, g.start, g.length) == g.obj
+                assert rscan.read_row_at(fd, g.start, g.length) == g.obj
                 assert lines[g.line - 1].strip() in ("{", json.dumps(g.obj, ensure_ascii=False))
         os.close(fd)
     bad = tmp_path / "c.json"
     bad.write_bytes(b'[\n{"a": 1},\n{"a": "\xff"}\n]\n')
     with pytest.raises(RecordError, match=r"c\.json:3: not valid UTF-8"):
-        list(common.scan_rows(bad))
+        list(rscan.scan_rows(bad))
     bad.write_bytes(b'[\n{"a": 1},\n{"a": 2}\n')
     with pytest.raises(RecordError, match=r"c\.json:\d+: truncated"):
-        list(common.scan_rows(bad))
+        list(rscan.scan_rows(bad))
     bad.write_bytes(b'[{"a": 1}] trailing')
     with pytest.raises(RecordError, match="after the closing"):
-        list(common.scan_rows(bad))
+        list(rscan.scan_rows(bad))
 
 
 def test_merge_dataset_info_into_a_labs_file(tmp_path):
@@ -465,12 +467,12 @@ def test_merge_dataset_info_into_a_labs_file(tmp_path):
     info.parent.mkdir()
     info.write_text(json.dumps({"stock": {"file_name": "s.json"}}))
     data = tmp_path / "lab" / "mine" / "mix.jsonl"
-    common.merge_dataset_info(info, common.dataset_info_entry("mix", "mix.jsonl", "rejection_mix"), dataset_path=str(data))
+    outputs.merge_dataset_info(info, outputs.dataset_info_entry("mix", "mix.jsonl", "rejection_mix"), built_in=str(data.parent))
     merged = json.loads(info.read_text())
     assert merged == {"stock": {"file_name": "s.json"},
                       "mix": {"file_name": os.path.join("mine", "mix.jsonl"), "formatting": "rejection_mix"}}
     with pytest.raises(RecordError, match="already has a different entry"):
-        common.merge_dataset_info(info, common.dataset_info_entry("mix", "x.jsonl", "vsfa"), dataset_path=str(tmp_path / "x.jsonl"))
+        outputs.merge_dataset_info(info, outputs.dataset_info_entry("mix", "x.jsonl", "vsfa"), built_in=str(tmp_path))
 
 
 def test_normalizes_sharegpt_and_alpaca_sources(tmp_path):
@@ -499,19 +501,19 @@ def test_image_checks_header_and_decode(tmp_path):
     (tmp_path / "img" / "cut.png").write_bytes(good[: len(good) // 2])  # valid header, truncated data
     (tmp_path / "img" / "empty.png").write_bytes(b"")
     loc = Location("d.jsonl", 7, 6)
-    header = common.ImageChecker([str(tmp_path)], check="header")
+    header = rimages.ImageChecker([str(tmp_path)], check="header")
     assert header.output_paths(["img/cut.png"], loc, "x") == [str(tmp_path / "img" / "cut.png")]
     with pytest.raises(RecordError, match=r"d\.jsonl:7 \(row 6\) \(id=x\): corrupt or unreadable image"):
         header.output_paths(["img/empty.png"], loc, "x")
-    decode = common.ImageChecker([str(tmp_path)], check="decode")
-    with pytest.raises(common.BadRow, match="corrupt or unreadable image") as err:
+    decode = rimages.ImageChecker([str(tmp_path)], check="decode")
+    with pytest.raises(rerrors.BadRow, match="corrupt or unreadable image") as err:
         decode.output_paths(["img/cut.png"], loc, "x")
     assert err.value.reason == "corrupt_image"
-    exists = common.ImageChecker([str(tmp_path)], check="exists")
+    exists = rimages.ImageChecker([str(tmp_path)], check="exists")
     exists.prefetch([f"img/{i:04d}.png" for i in range(40)] + ["img/cut.png", "img/empty.png"])  # threaded
     assert len(exists._resolved) == 42
     assert exists.output_paths(["img/empty.png"], loc, None)
-    with pytest.raises(common.BadRow, match="image not found"):
+    with pytest.raises(rerrors.BadRow, match="image not found"):
         exists.output_paths(["img/none.png"], loc, None)
 
 

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..records import MediaResolver, RecordError
-from .common import TOOL, atomic_write_text, dumps_document, progress, scan_rows
+from ..io import atomic_write_text, dumps_document, progress
+from ..records.scan import scan_rows
+from .outputs import TOOL
 
 DATA_ROOT_ENV = "VSFA_DATA_ROOT"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")

@@ -59,28 +59,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ..io import BackgroundHash, dumps_row, gc_paused, progress
 from ..records import IMAGE_TAG, REFUSAL_SENTENCE, RecordError
+from ..records.errors import BadRow, where
+from ..records.images import ImageChecker
 from ..records.reader import Location
-from .common import (
-    BackgroundHash,
-    BadRow,
-    BuildStats,
-    ImageChecker,
-    Outputs,
-    Rejects,
-    SourceRow,
-    dataset_info_entry,
-    dumps_row,
-    gc_paused,
-    merge_dataset_info,
-    normalize_source_row,
-    progress,
-    read_row_at,
-    scan_rows,
-    strip_image_tags,
-    where,
-    with_leading_tags,
-)
+from ..records.scan import read_row_at, scan_rows
+from ..records.source import SourceRow, normalize_source_row, strip_image_tags, with_leading_tags
+from ..io import plain_stem
+from .outputs import BuildStats, Outputs, Rejects, check_outputs, dataset_info_entry
 
 COMPAT_MODES = ("none", "reference")
 DUPLICATE_ID_POLICIES = ("allow", "error")
@@ -535,7 +522,10 @@ def build_rejection_mix(
         raise ValueError("the refusal sentence must be a non-empty string")
     n_rej, n_ins = resolve_counts(num_rejection, num_instruct, rejection_ratio, total)
     out_dir = os.path.abspath(out_dir)
-    file_name = f"{name}.{output_format}"
+    file_name = f"{plain_stem(name)}.{output_format}"
+    inputs = [benign, instruct]
+    check_outputs(out_dir, [file_name, "stats.json", "rejected.jsonl"], inputs,
+                  dataset_info_entry(name, file_name, formatting), merge_into, replace_entry)
 
     stats = BuildStats(command="build-rejection-mix", seed=seed, params={
         "name": name, "file_name": file_name, "formatting": formatting, "num_rejection": n_rej,
@@ -586,7 +576,7 @@ def build_rejection_mix(
                 sel.rejection[item[1]] if item[0] == "rejection" else sel.instruct[item[1]])))
         by_kind: Counter = Counter()
         turn_hist: Counter = Counter()
-        with Outputs(out_dir) as out, _Stage(out_dir) as stage:
+        with Outputs(out_dir, inputs) as out, _Stage(out_dir) as stage:
             bar = progress(total=len(todo), desc="read selected")
             for b in range(0, len(todo), _BATCH):
                 batch = []  # rows of this batch read first (file order), then their images checked together
@@ -656,15 +646,12 @@ def build_rejection_mix(
             rejects.write(out.file("rejected.jsonl"))
             stats.outputs["rejected.jsonl"] = {"rows": len(rejects)}
             stats.check()
-            info = dataset_info_entry(name, file_name, formatting)
-            out.text("dataset_info.json", _dumps_info(info))
+            out.dataset_info(dataset_info_entry(name, file_name, formatting), merge_into, replace_entry)
             out.text("stats.json", stats.dumps())
     finally:
         bpool.index.close()
         ipool.index.close()
     dataset_path = os.path.join(out_dir, file_name)
-    if merge_into:
-        merge_dataset_info(merge_into, info, dataset_path=dataset_path, replace=replace_entry)
     return BuildResult(dataset_path, os.path.join(out_dir, "dataset_info.json"), os.path.join(out_dir, "stats.json"),
                        os.path.join(out_dir, "rejected.jsonl"), stats.to_dict())
 
@@ -711,12 +698,6 @@ class _Stage:
     def __exit__(self, *exc) -> None:
         if self._spool is not None:
             self._spool.close()
-
-
-def _dumps_info(info: dict) -> str:
-    import json
-
-    return json.dumps(info, ensure_ascii=False, indent=2) + "\n"
 
 
 __all__ = ["BuildResult", "build_rejection_mix", "is_follow_up", "paper_follow_up", "reference_question",

@@ -55,7 +55,7 @@ import os
 import re
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -383,19 +383,10 @@ def _int(row: QuestionRow, key: str) -> int | None:
 # ------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RenderResult:
-    out_dir: str
-    figstep_rows: int = 0
-    mmsb_rows: int = 0
-    mmsb_images: dict = field(default_factory=dict)
-    files: list = field(default_factory=list)
-
-
 def _write_image(out_dir: str, rel: str, data: bytes) -> None:
     """Each image goes into place as soon as it is complete (temp file + rename): an interrupted run leaves
     whole images only, and no index file (CSV / JSON), which is written last."""
-    from .common import AtomicFile
+    from ..io import AtomicFile
 
     with AtomicFile(os.path.join(out_dir, rel), binary=True) as f:
         f.write(data)
@@ -468,7 +459,7 @@ def plan_figstep(rows: list[QuestionRow], dataset_name: str) -> FigStepPlan:
 
 def render_figstep(plan: FigStepPlan, out_dir: str, font_path: str, outputs, stats) -> int:
     """FigStep release layout under ``out_dir``: images at once, the CSV through ``outputs`` (at the end)."""
-    from .common import progress
+    from ..io import progress
 
     table, from_question = plan.table, plan.from_question
     buf = io.StringIO()
@@ -540,7 +531,7 @@ def plan_mmsb(rows: list[QuestionRow], base_dir: str, placeholder: str = "none")
 def render_mmsb(plan: MmsbPlan, out_dir: str, font_path: str, outputs, stats, placeholder: str = "none",
                 seed: int = 0) -> int:
     """MM-SafetyBench release layout (``processed_questions/`` + ``imgs/``) under ``out_dir``."""
-    from .common import progress
+    from ..io import progress
 
     per_scenario, jobs, missing_images = plan.per_scenario, plan.jobs, plan.missing_images
     for folder, items in per_scenario.items():  # all 13 files, as published (the task reads every one)
@@ -583,7 +574,8 @@ def render_typographic(questions: str, out_dir: str, styles: tuple[str, ...] = (
                        dataset_name: str = "Custom", figstep_font: str | None = None, mmsb_font: str | None = None,
                        placeholder: str = "none", seed: int = 0) -> dict:
     """Render the question list into ``out_dir`` (every file committed at the end, or none). Returns stats."""
-    from .common import BuildStats, Outputs, sha256_file
+    from ..io import sha256_file
+    from .outputs import BuildStats, Outputs
 
     rows = read_questions(questions)
     stats = BuildStats(command="render-typographic", seed=seed,
@@ -598,7 +590,7 @@ def render_typographic(questions: str, out_dir: str, styles: tuple[str, ...] = (
     # every row of every style is checked before the first image is drawn
     figstep_plan = plan_figstep(rows, dataset_name) if "figstep" in styles else None
     mmsb_plan = plan_mmsb(rows, os.path.dirname(os.path.abspath(questions)), placeholder) if "mmsb" in styles else None
-    with Outputs(out_dir) as outputs:
+    with Outputs(out_dir, [questions]) as outputs:
         if figstep_plan is not None:
             render_figstep(figstep_plan, out_dir, fonts["figstep"]["path"], outputs, stats)
             stats.params["figstep_prompt"] = FIGSTEP_PROMPT

@@ -43,20 +43,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..records import IMAGE_TAG, RecordError, parse_record
-from .common import (
-    BadRow,
-    BuildStats,
-    ImageChecker,
-    Outputs,
-    Rejects,
-    dataset_info_entry,
-    dumps_row,
-    merge_dataset_info,
-    progress,
-    scan_rows,
-    sha256_file,
-    where,
-)
+from ..io import dumps_row, progress, sha256_file
+from ..records.errors import BadRow, where
+from ..records.images import ImageChecker
+from ..records.scan import scan_rows
+from ..io import plain_stem
+from .outputs import BuildStats, Outputs, Rejects, check_outputs, dataset_info_entry
 from .rejection_mix import ALWAYS, BuildResult, _Ids, _roots, index_sources
 
 LAYOUTS = ("llava", "pairs")
@@ -158,7 +150,10 @@ def build_vlguard(
     if num_instruct is not None and num_instruct != "all" and (not isinstance(num_instruct, int) or num_instruct < 0):
         raise ValueError("num_instruct must be a non-negative integer or 'all'")
     out_dir = os.path.abspath(out_dir)
-    file_name = f"{name}.{output_format}"
+    file_name = f"{plain_stem(name)}.{output_format}"
+    inputs = [train_json, instruct]
+    info = dataset_info_entry(name, file_name, "rejection_mix")
+    check_outputs(out_dir, [file_name, "stats.json", "rejected.jsonl"], inputs, info, merge_into, replace_entry)
     stats = BuildStats(command="build-vlguard", seed=seed, params={
         "name": name, "file_name": file_name, "formatting": "rejection_mix", "layout": layout, "subset": subset,
         "num_instruct": num_instruct, "image_paths": image_paths, "check_images": check_images,
@@ -233,7 +228,7 @@ def build_vlguard(
         if ipool is not None:
             instruct_checker = ImageChecker(_roots(instruct_image_root, instruct), check_images, image_paths, out_dir,
                                             allow_path_escape)
-        with Outputs(out_dir) as out:
+        with Outputs(out_dir, inputs) as out:
             data = out.dataset(file_name)
             for kind, i in progress(order, total=len(order), desc="write"):
                 if kind == "vlguard":
@@ -287,15 +282,12 @@ def build_vlguard(
             rejects.write(out.file("rejected.jsonl"))
             stats.outputs["rejected.jsonl"] = {"rows": len(rejects)}
             stats.check()
-            info = dataset_info_entry(name, file_name, "rejection_mix")
-            out.text("dataset_info.json", json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+            out.dataset_info(info, merge_into, replace_entry)
             out.text("stats.json", stats.dumps())
     finally:
         if ipool is not None:
             ipool.index.close()
     dataset_path = os.path.join(out_dir, file_name)
-    if merge_into:
-        merge_dataset_info(merge_into, info, dataset_path=dataset_path, replace=replace_entry)
     return BuildResult(dataset_path, os.path.join(out_dir, "dataset_info.json"), os.path.join(out_dir, "stats.json"),
                        os.path.join(out_dir, "rejected.jsonl"), stats.to_dict())
 

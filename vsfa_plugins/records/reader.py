@@ -149,3 +149,28 @@ def _iter_json_array(path: str) -> Iterator[tuple[Location, Any]]:
 
 def count_rows(path: str | os.PathLike) -> int:
     return sum(1 for _ in iter_json_rows(path))
+
+
+def read_json_document(path: str | os.PathLike, max_bytes: int = 64 << 20) -> Any:
+    """Parse one small JSON document (a ``dataset_info.json``, a config): :class:`RecordError` naming
+    ``file:line`` for non-UTF-8 bytes or malformed JSON, and for a file over ``max_bytes``."""
+    path = os.fspath(path)
+    try:
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise RecordError(f"{path}: {size} bytes, more than the {max_bytes} a JSON document may have here")
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise RecordError(f"{path}: cannot read ({err.strerror or err})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise RecordError(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path}:{err.lineno}: malformed JSON ({err.msg}, column {err.colno})") from None
+    except RecursionError:
+        raise RecordError(f"{path}: JSON nested too deeply") from None

@@ -12,7 +12,7 @@ Stages (run all, one, or a list; each reads what the earlier ones left in the ou
 Stages 1–3 append one line per finished item to their JSONL file (:mod:`.store`): a re-run skips what is
 finished, a ``kill -9`` loses at most the items in flight and never duplicates one. Stages 4–5 are cheap
 and recomputed from scratch each time. Every final file is assembled in item order and written atomically
-(:class:`~vsfa_plugins.builders.common.Outputs`), so the same inputs and seed give byte-identical outputs —
+(:class:`~vsfa_plugins.builders.outputs.Outputs`), so the same inputs and seed give byte-identical outputs —
 also after an interrupted and resumed run.
 
 The settings that shape stages 1–3 (source, seed, models, counts, …) are stored in ``build_config.json`` on
@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 from ...records import RecordError
-from ..common import AtomicFile, BuildStats, Outputs, atomic_write_text, dumps_document, dumps_row, progress
+from ...io import AtomicFile, atomic_write_text, dumps_document, dumps_row, progress
+from ...io import plain_stem
+from ..outputs import BuildStats, Outputs, check_outputs
 from . import modality as mod
 from .filters import FilterConfig, Lexicon, TurnFilter
 from .scenes import DEFAULT_CATEGORIES, Item
@@ -97,7 +99,7 @@ class Settings:
 
 
 def _sha256(path: str) -> str:
-    from ..common import sha256_file
+    from ...io import sha256_file
 
     return sha256_file(path)
 
@@ -610,7 +612,7 @@ def write_outputs(settings: Settings, config: dict, with_datasets: bool) -> dict
     stats.params = _params(settings, config, asm.lexicon)
     written: dict[str, int] = {}
     ext = settings.output_format
-    with Outputs(settings.out) as out:
+    with Outputs(settings.out, _inputs(config)) as out:
         filtered = out.dataset("filtered.jsonl")
         for item in asm.kept:
             filtered.write(item)
@@ -655,7 +657,7 @@ def write_outputs(settings: Settings, config: dict, with_datasets: bool) -> dict
                 stats.outputs[file_name] = {"rows": writer.rows, "sha256": writer.close()}
                 written[variant] = len(rows)
                 entries[f"{settings.name}_{variant}"] = {"file_name": file_name, "formatting": "vsfa"}
-            out.text("dataset_info.json", json.dumps(entries, indent=2, sort_keys=True) + "\n")
+            out.dataset_info(entries, settings.merge_into, settings.replace_entry)
             stats.counts["rows"] = written
         rejected = out.file("rejected.jsonl")
         for r in asm.rejects:
@@ -667,14 +669,17 @@ def write_outputs(settings: Settings, config: dict, with_datasets: bool) -> dict
                           f"{os.path.join(settings.out, 'rejected.jsonl')} and stats.json for the reasons")
     if with_datasets:
         _validate_outputs(settings, written)
-        if settings.merge_into:
-            from ..common import merge_dataset_info
-
-            for variant in written:
-                name = f"{settings.name}_{variant}"
-                merge_dataset_info(settings.merge_into, {name: {"file_name": "", "formatting": "vsfa"}},
-                                   dataset_path=os.path.join(settings.out, f"{name}.{ext}"), replace=settings.replace_entry)
     return {"stats": stats.to_dict(), "rows": written}
+
+
+def _inputs(config: dict) -> list[str]:
+    """The files this build reads (no output may replace one of them)."""
+    return [config[key] for key in ("corpus", "captions") if config.get(key)]
+
+
+def _dataset_entries(settings: Settings) -> dict:
+    return {f"{settings.name}_{variant}": {"file_name": f"{settings.name}_{variant}.{settings.output_format}",
+                                           "formatting": "vsfa"} for variant in settings.modalities}
 
 
 def _validate_outputs(settings: Settings, written: dict[str, int]) -> None:
@@ -700,8 +705,13 @@ def build_vsfa(settings: Settings) -> dict:
             raise RecordError(f"unknown modality {variant!r}; expected {', '.join(mod.VARIANTS)}")
     if "mixed" in settings.modalities:
         mod.parse_shares(settings.mixed_shares)
-    os.makedirs(settings.out, exist_ok=True)
+    plain_stem(settings.name)
     config = resolve_config(settings)
+    if "modality" in settings.stages:  # refuse a clash with the lab's dataset_info.json before hours of work
+        entries = _dataset_entries(settings)
+        check_outputs(settings.out, [e["file_name"] for e in entries.values()], _inputs(config), entries,
+                      settings.merge_into, settings.replace_entry)
+    os.makedirs(settings.out, exist_ok=True)
     needs_text = any(m in ("text", "mixed") for m in settings.modalities)
     if settings.locked.get("caption_qa") is None and not os.path.exists(os.path.join(settings.out, CONFIG_FILE)):
         config["caption_qa"] = needs_text  # a first run decides whether the teacher writes caption QA

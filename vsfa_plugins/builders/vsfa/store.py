@@ -25,7 +25,7 @@ import threading
 from typing import Any, Iterator
 
 from ...records import RecordError
-from ..common import atomic_write_text
+from ...io import atomic_write_text
 
 
 def dump_line(record: dict) -> str:
