@@ -76,7 +76,7 @@ def run(quick: bool = False, rows: int | None = None, rounds: int = 2) -> dict:
     from transformers.utils import logging as hf_logging
 
     import llamafactory.data  # noqa: F401  (registers our formats through the import hook)
-    from vsfa_plugins.tiny import ensure_tiny_model
+    from vsfa_plugins.testing.tiny import ensure_tiny_model
 
     rows = rows or (2000 if quick else 20000)
     datasets.disable_progress_bars()

@@ -295,7 +295,7 @@ def peak_flops(device_name: str | None) -> float | None:
 def run(quick: bool, tiny: bool = False, device: str = "cuda", gen: bool = True, rounds: int | None = None) -> dict:
     import torch
 
-    from vsfa_plugins.tiny import ensure_tiny_model
+    from vsfa_plugins.testing.tiny import ensure_tiny_model
 
     cuda = device.startswith("cuda")
     if cuda and not torch.cuda.is_available():

@@ -78,14 +78,14 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def tiny_qwen2vl() -> Path:
-    from vsfa_plugins.tiny import ensure_tiny_model
+    from vsfa_plugins.testing.tiny import ensure_tiny_model
 
     return ensure_tiny_model("qwen2vl")
 
 
 @pytest.fixture(scope="session")
 def tiny_llava() -> Path:
-    from vsfa_plugins.tiny import ensure_tiny_model
+    from vsfa_plugins.testing.tiny import ensure_tiny_model
 
     return ensure_tiny_model("llava")
 

@@ -1,10 +1,10 @@
-"""The shipped example data is exactly what vsfa_plugins.examples writes, and it validates."""
+"""The shipped example data is exactly what vsfa_plugins.testing.examples writes, and it validates."""
 
 import json
 
 from conftest import EXAMPLE_DATA
 
-from vsfa_plugins.examples import DATASET_INFO, write_example_data
+from vsfa_plugins.testing.examples import DATASET_INFO, write_example_data
 from vsfa_plugins.records import validate_file
 
 

@@ -1,4 +1,4 @@
-"""Tiny random-weight VLMs (vsfa_plugins.tiny): they load through the real HF code paths and work with
+"""Tiny random-weight VLMs (vsfa_plugins.testing.tiny): they load through the real HF code paths and work with
 LLaMA-Factory's template machinery, deterministically and cached."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from vsfa_plugins import tiny
+from vsfa_plugins.testing import tiny
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -124,7 +124,7 @@ class Demo:
     def base_model(self) -> str:
         if self.cfg.model:
             return self.cfg.model
-        from .tiny import ensure_tiny_model
+        from .testing.tiny import ensure_tiny_model
 
         self.log("[demo] tiny random-weight Qwen2-VL (built once, cached) ...")
         return str(ensure_tiny_model("qwen2vl"))

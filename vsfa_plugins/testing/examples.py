@@ -4,7 +4,7 @@ Hand-written, mild rows: a few drawn threat-themed scenes (a campfire, a kitchen
 a pill bottle, a car crash icon, a lighter) with neutral questions about what is visible. They exist so
 the configs run out of the box on a tiny model; real data comes from the builders.
 
-``python -m vsfa_plugins.examples DIR`` rewrites them; the output is byte-identical on every run.
+``python -m vsfa_plugins.testing.examples DIR`` rewrites them; the output is byte-identical on every run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 
 from PIL import Image, ImageDraw
 
-from .records import REFUSAL_SENTENCE
+from ..records import REFUSAL_SENTENCE
 
 # scene name -> (threat category, background colour, shapes as (kind, box, colour), caption, turns)
 SCENES = {
