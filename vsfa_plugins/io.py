@@ -94,17 +94,27 @@ class AtomicFile:
     def write(self, data) -> None:
         self._f.write(data)
 
-    def commit(self) -> str:
-        if self.done:
-            return self.path
+    def prepare(self) -> None:
+        """Flush the data to disk (where a full disk shows), ready for :meth:`commit`'s rename."""
+        if self.done or self._f.closed:
+            return
         try:
             self._f.flush()
             os.fsync(self._f.fileno())
             self._f.close()
             os.chmod(self.tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-            os.replace(self.tmp_path, self.path)
         except BaseException:
             self.abort()  # disk full, read-only folder, ^C: leave no temp file behind
+            raise
+
+    def commit(self) -> str:
+        if self.done:
+            return self.path
+        self.prepare()
+        try:
+            os.replace(self.tmp_path, self.path)
+        except BaseException:
+            self.abort()
             raise
         self.done = True
         return self.path
@@ -269,3 +279,13 @@ def clean_stale_partials(folder: str | os.PathLike, names: Iterable[str]) -> lis
                     os.unlink(full)
                     removed.append(full)
     return removed
+
+
+def error_text(err: BaseException) -> str:
+    """One line for a user: an ``OSError`` as ``path: reason`` (``No space left on device``, ``Read-only
+    file system``), anything else as its message — what a CLI prints after ``error:`` instead of a
+    traceback."""
+    if isinstance(err, OSError) and err.strerror:
+        where = err.filename if err.filename is not None else ""
+        return f"{where}: {err.strerror}" if where else err.strerror
+    return str(err)

@@ -12,8 +12,11 @@ import sys
 
 
 def _common_output_args(p: argparse.ArgumentParser, default_name: str) -> None:
-    p.add_argument("--out-dir", required=True, help="output folder (dataset, dataset_info.json, stats.json, rejected.jsonl)")
-    p.add_argument("--name", default=default_name, help=f"dataset name and file stem (default: {default_name})")
+    p.add_argument("--out-dir", "--out", dest="out_dir", required=True,
+                   help="output folder: the dataset, stats.json, rejected.jsonl, and dataset_info.json (an existing "
+                        "one is merged into, never overwritten)")
+    p.add_argument("--name", default=default_name,
+                   help=f"dataset name and file stem, a plain name without '/' (default: {default_name})")
     p.add_argument("--output-format", choices=["jsonl", "json"], default="jsonl",
                    help="JSONL (default) or a JSON array")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0, the papers' seed)")
@@ -27,8 +30,10 @@ def _common_output_args(p: argparse.ArgumentParser, default_name: str) -> None:
                         "exists, decode (every pixel), none")
     p.add_argument("--allow-path-escape", action="store_true", help="allow relative image paths with '..'")
     p.add_argument("--merge-into", metavar="DATASET_INFO_JSON",
-                   help="also add the entry to this (existing) LLaMA-Factory dataset_info.json")
-    p.add_argument("--replace-entry", action="store_true", help="with --merge-into: replace an entry of the same name")
+                   help="also merge the entry into this LLaMA-Factory dataset_info.json (its entries are kept; "
+                        "created if missing)")
+    p.add_argument("--replace-entry", action="store_true",
+                   help="replace an existing dataset_info.json entry of the same name (refused otherwise)")
 
 
 def add_commands(sub) -> None:
@@ -101,7 +106,9 @@ def add_commands(sub) -> None:
 
 
 def _error(err: Exception) -> int:
-    print(f"error: {err}", file=sys.stderr)
+    from ..io import error_text
+
+    print(f"error: {error_text(err)}", file=sys.stderr)
     return 1
 
 

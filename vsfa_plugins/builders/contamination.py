@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..records import MediaResolver, RecordError
-from ..io import atomic_write_text, dumps_document, progress
+from ..io import atomic_write_text, check_output_path, dumps_document, progress
 from ..records.scan import scan_rows
 from .outputs import TOOL
 
@@ -197,6 +197,8 @@ def check_contamination(
         raise ValueError("hash_size must be >= 2")
     if not os.path.exists(dataset):
         raise RecordError(f"{dataset}: file not found")
+    if report_path:
+        check_output_path(report_path, [dataset], what="--report")
     data_root = os.path.abspath(data_root)
     names = sorted(d for d in os.listdir(data_root) if os.path.isdir(os.path.join(data_root, d)) and not d.startswith("."))
     if benchmarks:

@@ -158,7 +158,15 @@ class Outputs:
         return own
 
     def commit(self) -> list[str]:
-        return [f.commit() for f in self._files]
+        """Flush every file first (a full disk fails here, before any file is replaced), then rename each
+        into place; on any failure the files not yet in place are deleted."""
+        try:
+            for f in self._files:
+                f.prepare()
+            return [f.commit() for f in self._files]
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         for f in self._files:

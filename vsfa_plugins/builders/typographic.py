@@ -632,12 +632,14 @@ def add_commands(subparsers) -> None:
 
 
 def _cmd_render(args) -> int:
+    from ..io import OutputError, error_text
+
     styles = ("figstep", "mmsb") if args.style == "both" else (args.style,)
     try:
         stats = render_typographic(args.questions or DEMO_QUESTIONS, args.out, styles, args.dataset_name,
                                    args.figstep_font, args.mmsb_font, args.placeholder_images, args.seed)
-    except RecordError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (RecordError, OutputError, OSError) as err:
+        print(f"error: {error_text(err)}", file=sys.stderr)
         return 1
     counts = stats["counts"]
     parts = []

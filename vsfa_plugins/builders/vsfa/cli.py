@@ -89,8 +89,8 @@ def add_commands(subparsers) -> None:
                    help="row shares of the mixed variant: image, text, both (picture + caption); default image=0.5,text=0.5")
     g.add_argument("--name", default="vsfa", help="dataset name prefix: <name>_image etc. (default vsfa)")
     g.add_argument("--output-format", choices=["jsonl", "json"], default="jsonl")
-    g.add_argument("--merge-into", metavar="DATASET_INFO_JSON", help="also add the entries to this dataset_info.json")
-    g.add_argument("--replace-entry", action="store_true", help="with --merge-into: replace entries of the same name")
+    g.add_argument("--merge-into", metavar="DATASET_INFO_JSON", help="also merge the entries into this dataset_info.json (its entries are kept)")
+    g.add_argument("--replace-entry", action="store_true", help="replace existing dataset_info.json entries of the same name (refused otherwise)")
     p.set_defaults(func=_cmd_build)
 
 
@@ -107,6 +107,7 @@ def _stages(args) -> tuple[str, ...]:
 
 
 def _cmd_build(args) -> int:
+    from ...io import OutputError, error_text
     from ...records import RecordError
     from .filters import FilterConfig
     from .pipeline import Settings, build_vsfa
@@ -133,8 +134,8 @@ def _cmd_build(args) -> int:
     )
     try:
         summary = build_vsfa(settings)
-    except RecordError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (RecordError, OutputError, OSError) as err:
+        print(f"error: {error_text(err)}", file=sys.stderr)
         return 1
     parts = [f"{k} {summary[k]}" for k in ("scenes", "images", "vqa") if k in summary]
     if "stats" in summary:
