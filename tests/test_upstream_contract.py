@@ -59,9 +59,11 @@ def test_collator_still_guards_image_free_batches_for_zero3():
 
 
 def test_doctor_names_match_what_register_adds():
-    from vsfa_plugins import doctor
     from vsfa_plugins.llamafactory.formats import CONVERTERS
     from vsfa_plugins.llamafactory.templates import DERIVED_TEMPLATES
 
-    assert doctor.OUR_FORMATS == tuple(CONVERTERS) and doctor.OUR_TEMPLATES == tuple(DERIVED_TEMPLATES)
-    assert doctor.llamafactory_registration()
+    import vsfa_plugins.llamafactory as ours
+
+    st = ours.status()
+    assert ours.OUR_FORMATS == tuple(CONVERTERS) and st["templates"] == list(DERIVED_TEMPLATES)
+    assert st["active"] and not st["error"]

@@ -13,57 +13,24 @@ PACKAGES = (
     "deepspeed", "torch", "torchvision", "torchaudio",
 )
 PTH_NAME = "vsfa_plugins_autoload.pth"
-# Checked by name: importing vsfa_plugins.llamafactory would itself register, hiding a broken hook.
-OUR_FORMATS = ("vsfa", "rejection_mix", "rejection_mix_keep_eos")
-OUR_TEMPLATES = ("vsfa_llava_next_mistral",)
-
-
-def llamafactory_registration() -> bool:
-    """True when LLaMA-Factory's registries hold our formats and templates in this process."""
-    from llamafactory.data.converter import DATASET_CONVERTERS
-    from llamafactory.data.template import TEMPLATES
-
-    formats_ok = all(
-        getattr(DATASET_CONVERTERS.get(name), "__module__", "").startswith("vsfa_plugins.") for name in OUR_FORMATS
-    )
-    return formats_ok and all(name in TEMPLATES for name in OUR_TEMPLATES)
-
-
-def lmms_registration() -> tuple[bool, list[str], str]:
-    """(active, the vsfa_ task/group names lmms-eval's TaskManager indexes from our folder, that folder).
-
-    The TaskManager is built without lmms-eval's own tasks, so every name it lists came through our wrap of
-    ``initialize_tasks`` — i.e. from the import hook — and indexing stays fast.
-    """
-    from lmms_eval.tasks import TaskManager  # the hook registers on this import
-
-    from .lmms import SUITE_GROUP, TASK_PREFIX, tasks_dir
-
-    folder = str(tasks_dir())
-    manager = TaskManager("WARNING", include_defaults=False)
-    names = sorted(
-        name for name, entry in manager.task_index.items()
-        if name.startswith(TASK_PREFIX) and str(entry.get("yaml_path", "")).startswith(folder)
-    )
-    return SUITE_GROUP in names, names, folder
+# doctor imports neither LLaMA-Factory nor lmms-eval itself: it asks our two packages (the walls test
+# checks that only vsfa_plugins/llamafactory and vsfa_plugins/lmms import them)
 
 
 def _lmms_section(out) -> bool:
-    from . import autoload
+    from .lmms import status
 
-    try:
-        active, names, folder = lmms_registration()
-    except Exception as err:  # an import failure is exactly what doctor must report
-        active, names, folder = False, [], ""
-        out.write(f"lmms-eval import failed: {type(err).__name__}: {err}\n")
-    hook_status = autoload.STATUS.get("lmms_eval.tasks", "not triggered")
-    out.write(f"lmms-eval tasks: {'ACTIVE' if active else 'NOT ACTIVE'} (hook: {hook_status})\n")
+    st = status()
+    if st["error"]:
+        out.write(f"lmms-eval import failed: {st['error']}\n")
+    out.write(f"lmms-eval tasks: {'ACTIVE' if st['active'] else 'NOT ACTIVE'} (hook: {st['hook']})\n")
+    names = st["names"]
     if names:
         groups = [n for n in names if n.startswith("vsfa_safety")]
-        out.write(f"  {len(names)} vsfa_ tasks/groups from {folder}\n  suites: {', '.join(groups)}\n")
+        out.write(f"  {len(names)} vsfa_ tasks/groups from {st['folder']}\n  suites: {', '.join(groups)}\n")
         out.write(f"  tasks: {', '.join(n for n in names if n not in groups)}\n")
     _lmms_data(out)
-    return active
+    return st["active"]
 
 
 def _lmms_data(out) -> None:
@@ -108,16 +75,17 @@ def run_doctor(out) -> int:
         out.write("import hook: switched off by VSFA_PLUGINS_DISABLE=1 (use `import vsfa_plugins.llamafactory`)\n")
 
     try:
-        import llamafactory.data  # noqa: F401  (the hook registers on this import)
+        from .llamafactory import status as llamafactory_status  # registers on import: needs LLaMA-Factory
 
-        registered = llamafactory_registration()
+        st = llamafactory_status()
     except Exception as err:  # an import failure is exactly what doctor must report
-        registered = False
-        out.write(f"LLaMA-Factory import failed: {type(err).__name__}: {err}\n")
-    hook_status = autoload.STATUS.get("llamafactory.data", "not triggered")
-    out.write(f"LLaMA-Factory registration: {'ACTIVE' if registered else 'NOT ACTIVE'} (hook: {hook_status})\n")
+        st = {"active": False, "hook": "not triggered", "error": f"{type(err).__name__}: {err}"}
+    if st["error"]:
+        out.write(f"LLaMA-Factory import failed: {st['error']}\n")
+    registered = st["active"]
+    out.write(f"LLaMA-Factory registration: {'ACTIVE' if registered else 'NOT ACTIVE'} (hook: {st['hook']})\n")
     if registered:
-        out.write(f"  formats:   {', '.join(OUR_FORMATS)}\n  templates: {', '.join(OUR_TEMPLATES)}\n")
+        out.write(f"  formats:   {', '.join(st['formats'])}\n  templates: {', '.join(st['templates'])}\n")
     ok &= registered
     ok &= _lmms_section(out)
     out.write("status: OK\n" if ok else "status: PROBLEM (see above)\n")

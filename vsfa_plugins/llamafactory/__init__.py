@@ -32,4 +32,36 @@ def register() -> dict[str, list[str]]:
     return _REGISTERED
 
 
+#: checked by name, so a stale registry entry that is not ours does not count
+OUR_FORMATS = ("vsfa", "rejection_mix", "rejection_mix_keep_eos")
+
+
+def status() -> dict:
+    """What ``vsfa doctor`` reports for LLaMA-Factory, asked here so that only this package imports it.
+
+    ``active``: LLaMA-Factory's registries hold our formats and templates in this process *and* the import
+    hook put them there (or the hook is switched off, and the documented explicit import did) — importing
+    this package registers too, so the registries alone would hide a broken hook. ``error``: why
+    ``llamafactory.data`` could not be imported, if it could not.
+    """
+    from .. import autoload
+
+    out = {"active": False, "hook": "", "formats": list(OUR_FORMATS), "templates": [], "error": ""}
+    try:
+        import llamafactory.data  # noqa: F401  (the hook registers on this import)
+        from llamafactory.data.converter import DATASET_CONVERTERS
+        from llamafactory.data.template import TEMPLATES
+
+        from .templates import DERIVED_TEMPLATES
+    except Exception as err:  # an import failure is exactly what doctor must report
+        out["error"] = f"{type(err).__name__}: {err}"
+        return out
+    out["hook"] = autoload.STATUS.get("llamafactory.data", "not triggered")
+    out["templates"] = list(DERIVED_TEMPLATES)
+    ours = all(getattr(DATASET_CONVERTERS.get(name), "__module__", "").startswith("vsfa_plugins.")
+               for name in OUR_FORMATS) and all(name in TEMPLATES for name in DERIVED_TEMPLATES)
+    out["active"] = ours and (out["hook"] == "registered" or autoload.disabled())
+    return out
+
+
 register()

@@ -59,3 +59,33 @@ def register() -> dict[str, str]:
     upstream.apply()
     _REGISTERED["tasks_dir"] = str(tasks_dir())
     return _REGISTERED
+
+
+def status() -> dict:
+    """What ``vsfa doctor`` reports for lmms-eval, asked here so that only this package imports it.
+
+    ``names``: the ``vsfa_`` tasks/groups lmms-eval's TaskManager indexes from our folder. The TaskManager is
+    built without lmms-eval's own tasks, so every name it lists came through our wrap of
+    ``initialize_tasks`` — i.e. from the import hook — and indexing stays fast. ``active``: the suite group
+    is among them. ``error``: why lmms-eval could not be imported or indexed, if so.
+    """
+    from .. import autoload
+
+    out = {"active": False, "hook": "", "names": [], "folder": "", "error": ""}
+    try:
+        from lmms_eval.tasks import TaskManager  # the hook registers on this import
+
+        folder = str(tasks_dir())
+        manager = TaskManager("WARNING", include_defaults=False)
+    except Exception as err:  # an import failure is exactly what doctor must report
+        out["error"] = f"{type(err).__name__}: {err}"
+        out["hook"] = autoload.STATUS.get("lmms_eval.tasks", "not triggered")
+        return out
+    out["hook"] = autoload.STATUS.get("lmms_eval.tasks", "not triggered")
+    out["folder"] = folder
+    out["names"] = sorted(
+        name for name, entry in manager.task_index.items()
+        if name.startswith(TASK_PREFIX) and str(entry.get("yaml_path", "")).startswith(folder)
+    )
+    out["active"] = SUITE_GROUP in out["names"]
+    return out
