@@ -199,6 +199,3 @@ def aggregate_attempts(verdicts: Sequence[Verdict], aggregation: str = ANY_OF_K)
                 )
     raise AssertionError("unreachable: every verdict has one of the labels")
 
-
-def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
-    return Verdict(data["label"], data["reason"], data["judge_id"], data.get("prompt_hash", ""), data.get("score"))
