@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Hashable, Iterable, Sequence
 
 from .verdict import COMPLIANCE, JUDGE_ERROR, PARTIAL, REFUSAL, Verdict
 
