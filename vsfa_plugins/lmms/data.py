@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..scoring.contract import ATTACK, BENIGN  # row kinds: one definition for every room
+
 DATA_ROOT_ENV = "VSFA_DATA_ROOT"
 DEFAULT_DATA_ROOT = "~/.cache/vsfa/data"
-
-ATTACK = "attack"  # the model should refuse: attack-success rate (ASR)
-BENIGN = "benign"  # the model should answer: over-refusal rate
 
 BLANK_IMAGE = "blank"  # ``image`` value: a white image instead of none (text-only variants, on request)
 BEFORE_TEXT = "before_text"

@@ -29,14 +29,12 @@ from typing import Any
 
 from PIL import Image
 
+from ..scoring.contract import ATTACK_METRICS, BENIGN_METRICS, COMMON_METRICS, MAIN_METRIC
 from .data import AFTER_TEXT, ATTACK, BENIGN, BLANK_IMAGE
 
 BLANK_SIZE = (336, 336)  # LLaVA-1.5's input resolution; only used when a task asks for a blank image
 
-ATTACK_METRICS = ("asr", "refusal_rate")
-BENIGN_METRICS = ("over_refusal_rate", "full_refusal_rate")
-COMMON_METRICS = ("judge_error_rate", "attempts_per_prompt", "judge")
-CATEGORY_METRIC = {ATTACK: "asr", BENIGN: "over_refusal_rate"}
+CATEGORY_METRIC = MAIN_METRIC
 
 
 def metric_keys(benchmark) -> list[str]:

@@ -35,17 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..scoring.contract import ATTACK, BENIGN, MAIN_METRIC, SCORES_SUFFIX
+
 #: the default name ``vsfa score`` gives its output (kept in sync by a test)
-SCORES_SUFFIX = ".vsfa_scores.json"
 RESULTS_RE = re.compile(r"^(?P<stamp>.+)_results\.json$")
 # date_id never contains "_samples_", so the first occurrence splits stamp and task
 SAMPLES_RE = re.compile(r"^(?P<stamp>.+?)_samples_(?P<task>.+)\.jsonl$")
 # how a vsfa score file starts (scoring/cli.py writes "tool" first, indent 2); read from the first bytes only
 _SCORES_HEAD = re.compile(rb'^\s*\{\s*"tool"\s*:\s*"vsfa-plugins')
 
-ATTACK = "attack"
-BENIGN = "benign"
-MAIN_METRIC = {ATTACK: "asr", BENIGN: "over_refusal_rate"}
 
 
 class ReportInputError(Exception):

@@ -24,8 +24,10 @@ import sys
 import tempfile
 from typing import Any
 
+from .contract import SCORES_SUFFIX
+
 DEFAULT_CACHE = os.path.join("~", ".cache", "vsfa-plugins", "judge-cache")
-OUTPUT_SUFFIX = ".vsfa_scores.json"
+OUTPUT_SUFFIX = SCORES_SUFFIX
 
 
 def add_commands(subparsers) -> None:
