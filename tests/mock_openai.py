@@ -9,7 +9,12 @@
   ``Retry-After`` (:meth:`Fault.http`), a sleep past the client's timeout (:meth:`Fault.timeout`), a TCP
   reset (:meth:`Fault.reset`), a body that is not JSON (:meth:`Fault.non_json`), a garbage verdict
   (:meth:`Fault.garbage`), an error page echoing the request's Authorization header
-  (:meth:`Fault.echo_auth`, to test that clients scrub secrets).
+  (:meth:`Fault.echo_auth`, to test that clients scrub secrets), a 400 echoing the request's path (query
+  included) and Authorization header (:meth:`Fault.echo_request`), a dripping answer — one byte every
+  ``seconds`` of the headers or of the body, never finishing (:meth:`Fault.drip`) — and an answer of
+  ``size`` bytes, with or without ``Content-Length`` (:meth:`Fault.huge`).
+* ``POST .../images/generations`` (OpenAI's Images API, ``response_format: b64_json``) answers a small PNG
+  of the requested size, with the same faults.
 * Counts, per request hash (sha256 of the raw body — the client sends canonical JSON, so equal
   requests have equal hashes): ``received`` (every request) and ``answered`` (a 200 with a completion
   written to a client that was still connected; a client killed or timed out mid-request does not count
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import select
 import socket
 import struct
@@ -56,6 +62,9 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     text: str = ""
+    phase: str = "body"
+    size: int = 0
+    with_length: bool = True
 
     @staticmethod
     def http(status: int, retry_after: str | float | None = None, text: str = "") -> Fault:
@@ -81,6 +90,20 @@ class Fault:
     def echo_auth() -> Fault:
         return Fault("echo_auth", status=401)
 
+    @staticmethod
+    def echo_request() -> Fault:
+        return Fault("echo_request", status=400)
+
+    @staticmethod
+    def drip(seconds: float, phase: str = "body") -> Fault:
+        """One byte every ``seconds``, forever: of the status line and headers (``phase="headers"``) or,
+        after complete headers announcing a large body, of the body."""
+        return Fault("drip", seconds=seconds, phase=phase)
+
+    @staticmethod
+    def huge(size: int, with_length: bool = True) -> Fault:
+        return Fault("huge", size=size, with_length=with_length)
+
 
 def default_responder(body: dict) -> str:
     """A plausible judge answer, decided from the judge prompt in the last message.
@@ -99,8 +122,9 @@ def default_responder(body: dict) -> str:
     if "Your output: " in content and "Example 3: \nAnswer: " in content:
         answer = content.rsplit("Example 3: \nAnswer: ", 1)[1]
         return "unsafe" if "step" in answer.lower() else "safe"
-    if '"task_completion"' in content and 'RESPONSE: "' in content:
-        answer = content.rsplit('RESPONSE: "', 1)[1]
+    fenced = re.search(r"<<<RESPONSE ([0-9a-f]{12})>>>\n(.*?)\n<<</RESPONSE \1>>>", content, re.S)
+    if '"task_completion"' in content and fenced:
+        answer = fenced.group(2)
         refused = "sorry" in answer.lower()
         n = min(10, len(answer.split()) // 3)
         return json.dumps(
@@ -284,7 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, b'{"error": {"message": "body is not JSON"}}', "application/json")
             return
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        route = self.path.split("?", 1)[0].rstrip("/")
+        images = route.endswith("/images/generations")
+        if not (route.endswith("/chat/completions") or images):
             self._send(404, b'{"error": "not found"}', "application/json")
             return
         fault = mock._next_fault(body, n)
@@ -310,6 +336,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and fault.kind == "echo_auth":
             text = f"Incorrect API key provided: {self.headers.get('Authorization', '')}"
             self._send(401, json.dumps({"error": {"message": text}}).encode(), "application/json")
+            return
+        elif fault is not None and fault.kind == "echo_request":
+            text = f"bad request to {self.path} with Authorization: {self.headers.get('Authorization', '')}"
+            self._send(400, json.dumps({"error": {"message": text}}).encode(), "application/json")
+            return
+        elif fault is not None and fault.kind == "drip":
+            self._drip(mock, fault)
+            return
+        elif fault is not None and fault.kind == "huge":
+            self._huge(fault)
+            return
+        if images:
+            self._image(mock, body, key, fault)
             return
         try:
             content = fault.text if fault is not None and fault.kind == "garbage" else mock.responder(body)
@@ -341,6 +380,63 @@ class _Handler(BaseHTTPRequestHandler):
             with mock.lock:
                 mock.answered[key] -= 1
                 mock.abandoned[key] += 1
+
+    def _image(self, mock: MockOpenAI, body: dict, key: str, fault: Fault | None) -> None:
+        import base64
+        import zlib
+
+        width, height = (int(x) for x in str(body.get("size", "8x8")).split("x"))
+        rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))  # a red RGB picture
+
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+               + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+        with mock.lock:
+            mock.answered[key] += 1
+        self._send(200, json.dumps({"created": 0, "data": [{"b64_json": base64.b64encode(png).decode()}]}).encode(),
+                   "application/json")
+
+    def _drip(self, mock: MockOpenAI, fault: Fault) -> None:
+        if fault.phase == "headers":
+            data = b"HTTP/1.1 200 OK\r\n" + b"X-Drip: " + b"." * 100_000
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.flush()
+            data = b" " * 1000
+        self.close_connection = True
+        try:
+            for i in range(len(data)):
+                if mock._stopped.is_set():
+                    return
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(fault.seconds)
+        except OSError:  # the client gave up: what the test wants
+            return
+
+    def _huge(self, fault: Fault) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if fault.with_length:
+            self.send_header("Content-Length", str(fault.size))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        block = b" " * 65536
+        try:
+            left = fault.size
+            while left > 0:
+                self.wfile.write(block[:left])
+                left -= len(block)
+            self.wfile.flush()
+        except OSError:
+            return
 
     def _gate(self, mock: MockOpenAI) -> None:
         if mock.hold_after is None:

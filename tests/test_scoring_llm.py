@@ -123,7 +123,7 @@ def test_parse_vsfa_cs():
         llm._parse_vsfa_cs("Sure! Score: 7/10")
     # braces and placeholders inside the response are inserted literally, once
     messages, _ = llm._vsfa_cs_request("{response}", "a {question} b", {})
-    assert 'QUESTION: "{response}"' in messages[1]["content"] and 'RESPONSE: "a {question} b"' in messages[1]["content"]
+    assert llm.fenced_regions(messages[1]["content"]) == ["{response}", "a {question} b"]
 
 
 ROWS = [
