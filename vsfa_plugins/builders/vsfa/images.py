@@ -6,9 +6,10 @@ Generators (``--t2i``):
   ``{"model", "prompt", "n": 1, "size": "WxH", "response_format": "b64_json"}``, reading
   ``data[0].b64_json`` (OpenAI's Images API; also served by e.g. LocalAI and vLLM-Omni-style servers).
   Configured from ``VSFA_T2I_BASE_URL`` / ``VSFA_T2I_MODEL`` / ``VSFA_T2I_API_KEY`` (the key is read from
-  the environment when a request is sent, never stored). Retries with exponential backoff and full jitter
-  on 429 / 408 / 409 / 425 / 5xx / timeouts / connection errors, honouring ``Retry-After`` — the policy of
-  :mod:`vsfa_plugins.endpoints`, whose chat client has no images call.
+  the environment when a request is sent, never stored). Sent through :class:`vsfa_plugins.endpoints.HttpClient`,
+  the one HTTP client of the project: its retries (429 / 408 / 409 / 425 / 5xx / timeouts / connection
+  errors, honouring ``Retry-After``), total deadline, response size cap (64 MiB here: an image) and
+  scrubbed error texts (no key, no ``user:password@``, no credential query parameter).
 * ``diffusers`` — a local ``diffusers`` pipeline folder (``--diffusers-model``), seeded per item
   (``torch.Generator().manual_seed``). ``diffusers`` is not a dependency of this project: without it the
   stage stops with an error saying how to install it.
@@ -26,11 +27,11 @@ import base64
 import hashlib
 import io
 import os
-import random
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from ...endpoints import EndpointConfig, EndpointError, HttpClient, canonical_json
 from ...records import RecordError
 
 T2I_ENV_PREFIX = "VSFA_T2I"
@@ -64,19 +65,13 @@ def to_png(data: bytes | Any) -> tuple[bytes, int, int]:
 
 
 @dataclass(frozen=True)
-class ImagesConfig:
-    base_url: str
-    model: str
-    api_key_env: str | None = None
-    timeout_s: float = 300.0
-    max_retries: int = 6
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
+class ImagesConfig(EndpointConfig):
+    """An :class:`~vsfa_plugins.endpoints.EndpointConfig` for ``{base}/images/generations``: longer
+    timeout (a picture takes a while) and room for a base64 PNG in the answer."""
 
-    @property
-    def url(self) -> str:
-        url = self.base_url.rstrip("/")
-        return url if url.endswith("/images/generations") else url + "/images/generations"
+    timeout_s: float = 300.0
+    max_response_bytes: int = 64 << 20
+    route: str = "/images/generations"
 
     @classmethod
     def from_env(cls, prefix: str = T2I_ENV_PREFIX, model: str | None = None, base_url: str | None = None,
@@ -93,63 +88,33 @@ class ImagesConfig:
         return cls(base_url=base, model=model, api_key_env=key_env)
 
 
+def _b64_image(raw: bytes) -> bytes:
+    """``data[0].b64_json`` of an Images API answer, decoded; ``ValueError`` when it is not there."""
+    import json
+
+    try:
+        return base64.b64decode(json.loads(raw)["data"][0]["b64_json"], validate=True)
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"{type(err).__name__}: {err}") from None
+
+
 class ImagesClient:
-    """``/images/generations`` with the retry policy of :class:`vsfa_plugins.endpoints.ChatClient`."""
+    """``/images/generations`` through the project's one HTTP client (thread-safe)."""
 
-    def __init__(self, config: ImagesConfig, concurrency: int = 4, sleep: Callable[[float], None] = time.sleep,
-                 transport: Any = None):
-        import httpx
-
+    def __init__(self, config: ImagesConfig, concurrency: int = 4, sleep: Callable[[float], None] = time.sleep):
         self.config = config
-        self._sleep = sleep
-        self._rng = random.Random()
-        limits = httpx.Limits(max_connections=max(concurrency, 1), max_keepalive_connections=max(concurrency, 1))
-        self._http = httpx.Client(timeout=httpx.Timeout(config.timeout_s), limits=limits, transport=transport)
+        self.http = HttpClient(config, sleep=sleep)  # one keep-alive connection per calling thread
 
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
     def generate(self, prompt: str, size: int) -> bytes:
-        import httpx
-
-        from ...endpoints import RETRY_STATUSES, _retry_after, _snippet, canonical_json, scrub
-
-        cfg = self.config
-        body = canonical_json({"model": cfg.model, "prompt": prompt, "n": 1, "size": f"{size}x{size}",
+        body = canonical_json({"model": self.config.model, "prompt": prompt, "n": 1, "size": f"{size}x{size}",
                                "response_format": "b64_json"}).encode("utf-8")
-        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        last = "no attempt made"
-        for attempt in range(1, cfg.max_retries + 2):
-            retry_after = None
-            try:
-                response = self._http.post(cfg.url, content=body, headers=headers)
-            except httpx.TimeoutException as err:
-                last = f"timeout after {cfg.timeout_s:g}s ({type(err).__name__})"
-            except httpx.TransportError as err:
-                last = f"connection error ({type(err).__name__}: {err})"
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        b64 = response.json()["data"][0]["b64_json"]
-                        return base64.b64decode(b64, validate=True)
-                    except (ValueError, KeyError, IndexError, TypeError) as err:
-                        last = f"malformed response body ({type(err).__name__}: {err})"
-                elif status in RETRY_STATUSES or status >= 500:
-                    last = f"HTTP {status}: {_snippet(response.text)}"
-                    retry_after = _retry_after(response.headers)
-                else:
-                    raise ImageGenerationError(scrub(f"HTTP {status} from {cfg.url}: {_snippet(response.text)}", key))
-            if attempt > cfg.max_retries:
-                break
-            jitter = self._rng.random()
-            delay = (min(retry_after, 600.0) * (1 + 0.1 * jitter) if retry_after is not None
-                     else min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (attempt - 1)) * jitter)
-            self._sleep(delay)
-        raise ImageGenerationError(scrub(f"gave up after {cfg.max_retries + 1} attempts to {cfg.url}; last: {last}", key))
+        try:
+            return self.http.post(body, _b64_image)[0]
+        except EndpointError as err:  # already scrubbed of the key and of URL credentials
+            raise ImageGenerationError(str(err)) from None
 
 
 # ------------------------------------------------------------------------------------------------------
