@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "vsfa_plugins.scoring.cli",  # score
     "vsfa_plugins.report.cli",  # report
     "vsfa_plugins.demo",  # demo
+    "vsfa_plugins.configs",  # configs list / configs export
 ]
 
 

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / "llamafactory_configs"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 #: lmms-eval tasks of the default demo: two typographic attacks and one over-refusal set
@@ -174,9 +173,15 @@ class Demo:
             "per_device_train_batch_size=4", "gradient_accumulation_steps=1", "logging_steps=5", "save_steps=100000",
             "preprocessing_num_workers=null", "dataloader_num_workers=0", "plot_loss=false", f"seed={self.cfg.seed}",
         ]
+        from .configs import configs_dir, recipes  # the checkout's llamafactory_configs/ or the wheel's copy
+
         if self.cfg.device == "cpu":
             overrides += ["deepspeed=null", "bf16=false"]
-        self.step(f"train-{name}", [self.tool("llamafactory-cli"), "train", str(REPO_CONFIGS / config), *overrides])
+        else:  # the recipe's DeepSpeed path is relative to our checkout; the steps run in the output folder
+            ds = next(r.values.get("deepspeed", "") for r in recipes() if r.name == config)
+            if ds and ds != "null":
+                overrides.append(f"deepspeed={configs_dir() / os.path.basename(ds)}")
+        self.step(f"train-{name}", [self.tool("llamafactory-cli"), "train", str(configs_dir() / config), *overrides])
         return out
 
     def export(self, name: str, model: str, adapter: Path) -> Path:
