@@ -17,7 +17,6 @@ Importing this package is cheap: matplotlib is imported only when a report is dr
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,15 +57,25 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], names: Sequence[str] = ()) 
 def make_report(run_dirs: Sequence[str | os.PathLike], names: Sequence[str] = (),
                 out_dir: str | os.PathLike | None = None) -> ReportFiles:
     """Read the runs and write ``report.html``, ``report.md`` and the PNGs into ``out_dir`` (default: the
-    first run directory). Same inputs, same bytes."""
+    first run directory). Same inputs, same bytes.
+
+    Raises :class:`~vsfa_plugins.io.OutputError` when ``out_dir`` is an existing file, and ``OSError``
+    (``filename`` = the file being written) when the folder cannot be written (read-only, full disk)."""
     from .. import __version__
+    from ..io import OutputError
     from .render import to_html, to_markdown, to_text
     from .summary import build_document
 
+    out = Path(out_dir if out_dir is not None else run_dirs[0])
+    if out.exists() and not out.is_dir():  # checked before reading anything: a typo costs no time
+        raise OutputError(f"--out {out} is a file, not a folder: name a folder for report.html, report.md "
+                          "and the plots")
     runs = read_runs(run_dirs, names)
     document = build_document(runs, __version__)
-    out = Path(out_dir if out_dir is not None else run_dirs[0])
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot create the report folder ({err.strerror or err})", str(out)) from None
     figures = []
     for figure in document.figures:
         figures.append(_write(out / figure.filename, figure.png))
@@ -77,19 +86,15 @@ def make_report(run_dirs: Sequence[str | os.PathLike], names: Sequence[str] = ()
 
 
 def _write(path: Path, data: bytes) -> Path:
-    """Atomically: a reader never sees half a report, and an interrupted run leaves the old one."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    """Atomically (:class:`vsfa_plugins.io.AtomicFile`): a reader never sees half a report, and an
+    interrupted or failed write leaves the old file and no temp file."""
+    from ..io import AtomicFile
+
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with AtomicFile(path, binary=True) as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write {path.name} ({err.strerror or err})", str(path)) from None
     return path
 
 

@@ -35,12 +35,16 @@ def add_commands(subparsers) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..io import OutputError
     from . import ReportInputError, make_report
 
     try:
         files = make_report(args.runs, args.name, args.out)
-    except ReportInputError as err:
+    except (ReportInputError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the report folder cannot be written: read-only, full disk
+        print(f"error: {err.filename or args.out}: {err.strerror or err}", file=sys.stderr)
         return 1
     print(files.summary)
     for note in files.notes:

@@ -46,6 +46,13 @@ _SCORES_HEAD = re.compile(rb'^\s*\{\s*"tool"\s*:\s*"vsfa-plugins')
 
 
 
+def prose(name: object) -> str:
+    """A name (run, task, file, judge) for the report's prose, where backticks mark code: its own
+    backticks become look-alike ``\u02cb`` so a name can never open or close a code span. Every other
+    character is escaped by the renderers (HTML and Markdown alike); tables show names exactly."""
+    return str(name).replace("`", "\u02cb")
+
+
 class ReportInputError(Exception):
     """An input is missing or not what lmms-eval / ``vsfa score`` writes; the message names the file."""
 
@@ -216,10 +223,11 @@ def read_run(directory: str | os.PathLike, name: str | None = None) -> Run:
             capability.extend(_capability_metrics(task, results, rel))
     superseded = sorted({_rel(p, root) for p in results_paths} - used)
     if superseded:
-        run.notes.append(f"{run.name}: newer results replace every task of {', '.join(superseded)}")
+        run.notes.append(f"{prose(run.name)}: newer results replace every task of {prose(', '.join(superseded))}")
     models.discard("")
     if len(models) > 1:
-        run.notes.append(f"{run.name}: results of several models in one run directory ({', '.join(sorted(models))}); "
+        run.notes.append(f"{prose(run.name)}: results of several models in one run directory "
+                         f"({prose(', '.join(sorted(models)))}); "
                          "the newest results per task are used")
     run.model_names, run.dates = tuple(sorted(models)), tuple(sorted(dates))
     run.results_files = tuple(sorted(used))
@@ -284,8 +292,8 @@ def _safety_task(task: str, results: dict, vsfa: Any, rel: str, samples: Path | 
     main = MAIN_METRIC[kind]
     if main not in values:
         # e.g. lmms-eval --predict_only: responses without metrics. Not an error; say why the task is absent
-        run.notes.append(f"{run.name}: {task}: {rel} holds no {main!r} value (an lmms-eval --predict_only run? "
-                         "judge its samples with `vsfa score`); left out")
+        run.notes.append(f"{prose(run.name)}: {prose(task)}: {prose(rel)} holds no {main!r} value (an lmms-eval "
+                         "--predict_only run? judge its samples with `vsfa score`); left out")
         return None
     judge = _judge_from_task(vsfa.get("judge"), values.get("judge"), where)
     n = _n_samples(results, task)
@@ -293,11 +301,11 @@ def _safety_task(task: str, results: dict, vsfa: Any, rel: str, samples: Path | 
     found = {key[len(prefix):]: _number(value) for key, value in values.items() if key.startswith(prefix)}
     per_category = _read_samples(samples, main, root) if samples else None
     if samples is None:
-        run.notes.append(f"{run.name}: {task}: no samples file next to {rel} (run lmms-eval with --log_samples) — "
-                         "no per-category counts")
+        run.notes.append(f"{prose(run.name)}: {prose(task)}: no samples file next to {prose(rel)} (run lmms-eval "
+                         "with --log_samples) — no per-category counts")
     elif n is not None and per_category[1] != n:
-        run.notes.append(f"{run.name}: {task}: {_rel(samples, root)} has {per_category[1]} lines but the results "
-                         f"count {n} docs (an appended re-run with the same date?)")
+        run.notes.append(f"{prose(run.name)}: {prose(task)}: {prose(_rel(samples, root))} has {per_category[1]} "
+                         f"lines but the results count {n} docs (an appended re-run with the same date?)")
     categories = []
     for slug in sorted(found):
         name, count, unjudged = (per_category[0].get(slug) if per_category else None) or (slug, None, None)
@@ -416,14 +424,15 @@ def _select_scores(root: Path, paths: list[Path], chosen: dict, run: Run) -> lis
     kept, seen = [], {}
     for score in files:
         if score.task and score.stamp != wanted[score.task]:
-            run.notes.append(f"{run.name}: {score.path} scores {score.input_name}, not the newest samples of "
-                             f"{score.task}; ignored")
+            run.notes.append(f"{prose(run.name)}: {prose(score.path)} scores {prose(score.input_name)}, not the newest "
+                             f"samples of {prose(score.task)}; ignored")
             continue
         # the same judge twice on the same input would count its rows twice in the pooled CS
         repeated = [j.judge.judge_id for j in score.judges if (score.input_name, j.judge.judge_id) in seen]
         if repeated:
-            run.notes.append(f"{run.name}: {score.path} repeats judge {', '.join(repeated)} on {score.input_name} "
-                             f"(already in {seen[(score.input_name, repeated[0])]}); ignored")
+            run.notes.append(f"{prose(run.name)}: {prose(score.path)} repeats judge {prose(', '.join(repeated))} on "
+                             f"{prose(score.input_name)} (already in {prose(seen[(score.input_name, repeated[0])])}); "
+                             "ignored")
             continue
         for j in score.judges:
             seen[(score.input_name, j.judge.judge_id)] = score.path

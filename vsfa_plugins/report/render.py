@@ -1,14 +1,18 @@
 """A :class:`~.summary.Document` as a self-contained HTML page, as Markdown, and as plain text.
 
 The HTML has no external asset: CSS inline, every figure a ``data:image/png;base64`` URI. The Markdown
-links the PNG files written next to it. Text in cells is escaped for each format; a ``"\\n"`` inside a
-cell is a line break.
+links the PNG files written next to it. Text is escaped for each format — names come from run folders,
+results and samples files, i.e. from whoever made them (``<img onerror=...>``, ``|``, backticks,
+newlines): HTML with ``html.escape``, Markdown with :func:`md_text` (no raw HTML, no emphasis, no link,
+no table cell or block a name could open). A ``"\\n"`` inside a cell is a line break; in prose, the only
+markup is `backticks` for code.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 import struct
 from collections.abc import Iterable
 
@@ -104,8 +108,12 @@ def _cell_html(text: str) -> str:
 
 def _inline_html(text: str) -> str:
     """Escaped text; `backticks` become <code> (the only markup the document's prose uses)."""
-    pieces = text.split("`")
-    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(pieces))
+    return "".join(f"<code>{html.escape(p)}</code>" if code else html.escape(p) for code, p in _code_spans(text))
+
+
+def _code_spans(text: str) -> list[tuple[bool, str]]:
+    """Prose split at its backticks: ``(is_code, piece)`` in order (an unpaired backtick ends as code)."""
+    return [(bool(i % 2), piece) for i, piece in enumerate(text.split("`"))]
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -121,11 +129,11 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def to_markdown(document: Document) -> str:
-    lines = [f"# {document.title}", ""]
+    lines = [f"# {md_text(document.title)}", ""]
     for text in document.intro:
-        lines += [text, ""]
+        lines += [_md_prose(text), ""]
     for section in document.sections:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {md_text(section.title)}", ""]
         for block in section.blocks:
             lines += _md_block(block) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -133,19 +141,43 @@ def to_markdown(document: Document) -> str:
 
 def _md_block(block) -> list[str]:
     if isinstance(block, str):
-        return [block]
+        return [_md_prose(block)]
     if isinstance(block, list):
-        return [f"- {item}" for item in block]
+        return [f"- {_md_prose(item)}" for item in block]
     if isinstance(block, Table):
         return md_table(block)
     if isinstance(block, Figure):
-        return [f"![{block.title}]({block.filename})"]
+        return [f"![{md_text(block.title)}]({block.filename})"]  # filename: safe_filename, [A-Za-z0-9_.-]
     raise TypeError(f"unknown block {type(block).__name__}")
+
+
+# CommonMark: any ASCII punctuation may be backslash-escaped. These open markup anywhere in a line (code,
+# emphasis, links, tables, strikethrough); "<" / ">" / "&" become entities so no raw HTML or entity
+# survives; "_" is escaped only where it could open emphasis (intraword "_" never does).
+_MD_ALWAYS = re.compile(r"[\\`*\[\]|~]")
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_])_+|_++(?![A-Za-z0-9])")
+_MD_BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d+(?=[.)]))")  # would start a heading, quote, list, rule
+
+
+def md_text(text: str) -> str:
+    """Plain text as Markdown that shows exactly that text (one line: newlines become spaces)."""
+    text = html.escape(" ".join(str(text).splitlines()), quote=False)
+    text = _MD_ALWAYS.sub(lambda m: "\\" + m.group(), text)
+    return _MD_UNDERSCORE.sub(lambda m: "\\_" * len(m.group()), text)
+
+
+def _md_prose(text: str) -> str:
+    """Prose: `code` spans kept as code (their text is literal there), everything else :func:`md_text`;
+    a line that would start a Markdown block is escaped."""
+    out = "".join(f"`{piece}`" if code and piece else md_text(piece) for code, piece in _code_spans(text))
+    # "# x" -> "\# x"; "1. x" -> "1\. x" (a backslash escapes punctuation only, not a digit)
+    return _MD_BLOCK_START.sub(
+        lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)), out)
 
 
 def md_table(table: Table) -> list[str]:
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", "<br>")
+        return "<br>".join(md_text(line) for line in text.split("\n"))
 
     rule = ["---:" if i in table.right else "---" for i in range(len(table.columns))]
     return ["| " + " | ".join(cell(c) for c in row) + " |" for row in (table.columns, rule, *table.rows)]
@@ -167,4 +199,4 @@ def to_text(table: Table) -> str:
     return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *(line(row) for row in rows[1:])])
 
 
-__all__ = ["md_table", "png_size", "to_html", "to_markdown", "to_text"]
+__all__ = ["md_table", "md_text", "png_size", "to_html", "to_markdown", "to_text"]

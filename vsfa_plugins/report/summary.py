@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import plots  # cheap: matplotlib is imported when a figure is drawn
-from .collect import ATTACK, BENIGN, Judge, Run, SafetyTask
+from .collect import ATTACK, BENIGN, Judge, Run, SafetyTask, prose
 
 METRIC_LABEL = {ATTACK: "ASR", BENIGN: "over-refusal"}
 NONE = "—"  # no value: the run lacks the task, or the rate has no judged row
@@ -56,7 +56,9 @@ class Section:
     blocks: list = field(default_factory=list)  # str (paragraph) | list[str] (bullets) | Table | Figure
 
 
-# A table cell is plain text; "\n" separates lines within a cell (renderers show a line break).
+# A table cell is plain text; "\n" separates lines within a cell (renderers show a line break). Prose
+# (paragraphs, bullets) is text whose only markup is `backticks` for code: names go in through
+# :func:`~.collect.prose`. Renderers escape everything else (HTML: html.escape; Markdown: render.md_text).
 
 
 @dataclass
@@ -179,8 +181,8 @@ def build_document(runs: Sequence[Run], version: str) -> Document:
     notes = [note for run in runs for note in run.notes] + _cross_run_notes(runs)
     if notes:
         sections.append(Section("notes", "Notes", [notes]))
-    intro = [(f"Runs: {', '.join(names)}. Made by vsfa-plugins {version} (`vsfa report`) from the lmms-eval "
-              "results, samples and `vsfa score` outputs in each run directory.")]
+    intro = [(f"Runs: {', '.join(prose(n) for n in names)}. Made by vsfa-plugins {version} (`vsfa report`) from "
+              "the lmms-eval results, samples and `vsfa score` outputs in each run directory.")]
     return Document("vsfa report", intro, summary, [s for s in sections if s.blocks])
 
 
@@ -229,7 +231,8 @@ def _summary_section(runs: Sequence[Run], summary: Table) -> Section:
         blocks.append(Figure(SCATTER_FILE, "Safety vs over-refusal, one point per run (lower left is better)",
                              plots.scatter(points)))
     if missing:
-        blocks.append(f"Not in the plot (no pooled ASR or no pooled over-refusal rate): {', '.join(missing)}.")
+        blocks.append(f"Not in the plot (no pooled ASR or no pooled over-refusal rate): "
+                      f"{', '.join(prose(m) for m in missing)}.")
     return Section("summary", "Summary", blocks)
 
 
@@ -412,10 +415,11 @@ def _cross_run_notes(runs: Sequence[Run]) -> list[str]:
         hashes[judge.judge_id].add(judge.prompt_hash)
     for judge_id, found in sorted(hashes.items()):
         if len(found) > 1:
-            notes.append(f"judge {judge_id} appears with different prompt hashes ({', '.join(sorted(found))}): "
+            notes.append(f"judge {prose(judge_id)} appears with different prompt hashes "
+                         f"({prose(', '.join(sorted(found)))}): "
                          "its numbers are not comparable across those runs")
     for name in _tasks_by_name(runs):
         keys = {_protocol_key(t) for run in runs for t in run.safety if t.task == name}
         if len(keys) > 1:
-            notes.append(f"{name}: runs differ in evaluation protocol (see Evaluation protocol)")
+            notes.append(f"{prose(name)}: runs differ in evaluation protocol (see Evaluation protocol)")
     return notes
