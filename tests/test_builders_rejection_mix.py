@@ -502,7 +502,9 @@ def test_image_checks_header_and_decode(tmp_path):
     (tmp_path / "img" / "empty.png").write_bytes(b"")
     loc = Location("d.jsonl", 7, 6)
     header = rimages.ImageChecker([str(tmp_path)], check="header")
-    assert header.output_paths(["img/cut.png"], loc, "x") == [str(tmp_path / "img" / "cut.png")]
+    with pytest.raises(rerrors.BadRow, match="cut.png") as cut:  # no PNG end marker: PIL decodes it, and fails
+        header.output_paths(["img/cut.png"], loc, "x")
+    assert cut.value.reason == "corrupt_image"
     with pytest.raises(RecordError, match=r"d\.jsonl:7 \(row 6\) \(id=x\): corrupt or unreadable image"):
         header.output_paths(["img/empty.png"], loc, "x")
     decode = rimages.ImageChecker([str(tmp_path)], check="decode")

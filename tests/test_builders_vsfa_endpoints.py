@@ -200,7 +200,7 @@ def test_user_images_with_captions_and_the_teacher_endpoint(mock, monkeypatch, t
     scenes = read_jsonl(out / "scenes.jsonl")
     assert [os.path.relpath(r["path"], pics) for r in scenes] == ["0.jpg", "2.jpg", "broken.png", "sub/1.jpg", "sub/3.jpg"]
     images = {r["id"]: r for r in read_jsonl(out / "images.jsonl")}
-    assert images["img-000002"]["reason"] == "image_error"
+    assert images["img-000002"]["reason"] == "corrupt_image"  # the records layer's image check
     assert images["img-000000"]["width"] == 40
     colours = {"img-000000": "red", "img-000001": "green", "img-000003": "blue", "img-000004": "yellow"}
     vqa = {r["id"]: r for r in read_jsonl(out / "vqa.jsonl")}

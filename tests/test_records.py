@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from PIL import Image
 
 from vsfa_plugins.records import (
     CAPTION_TEMPLATE,
@@ -22,10 +23,15 @@ def _row(**kw):
     return row
 
 
+def png(path):
+    Image.new("RGB", (4, 3), "red").save(path)
+    return path
+
+
 @pytest.fixture()
 def data_dir(tmp_path):
-    (tmp_path / "a.png").write_bytes(b"png")
-    (tmp_path / "b.png").write_bytes(b"png")
+    png(tmp_path / "a.png")
+    png(tmp_path / "b.png")
     return tmp_path
 
 
@@ -212,7 +218,7 @@ def test_validate_file_rejects_field_type_changes(data_dir):
 def test_validate_file_rejects_escape_unless_allowed(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    (tmp_path / "x.png").write_bytes(b"x")
+    png(tmp_path / "x.png")
     path = write_json(data / "v.json", [_row(images=["../x.png"])])
     with pytest.raises(RecordError, match="climbs out"):
         validate_file(str(path), "vsfa")

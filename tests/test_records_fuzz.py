@@ -89,3 +89,78 @@ def test_valid_arrays_round_trip_exactly(tmp_path, n):
             validate_file(str(path), "vsfa")
     else:
         assert validate_file(str(path), "vsfa").rows == n
+
+
+# --- the builders' reader/parser and the formats' reader/parser are one: they agree on every input ----------
+
+alpaca_rows = st.fixed_dictionaries(
+    {"instruction": row_like},
+    optional={"input": row_like, "output": row_like, "history": st.lists(st.lists(row_like, max_size=3), max_size=2),
+              "system": row_like, "images": row_like},
+)
+
+
+@SETTINGS
+@given(obj=row_like | conversation_rows | alpaca_rows)
+def test_source_and_format_parsers_agree(obj):
+    """normalize_source_row (builders) and parse_record (formats, validation) accept and refuse the same rows,
+    with the same reason and message, and read the same turns / images / system / id."""
+    from vsfa_plugins.records.errors import Location, where
+    from vsfa_plugins.records.source import normalize_source_row
+
+    loc = Location("src.jsonl", 3, 2)
+    src = rec = src_err = rec_err = None
+    try:
+        src = normalize_source_row(obj, loc)
+    except RecordError as err:
+        src_err = err
+    try:
+        rec = parse_record({**obj, "kind": "instruct"} if isinstance(obj, dict) else obj, "rejection_mix", "f:1")
+    except RecordError as err:
+        rec_err = err
+    if src_err is not None:
+        assert rec_err is not None and rec_err.reason == src_err.reason
+        assert str(src_err)[len(where(loc)):] == str(rec_err)[len("f:1"):]
+        return
+    if rec_err is not None:  # only the format's own rules may refuse what the parser accepted
+        assert rec_err.reason == "image_tags", rec_err
+        return
+    assert [(t.question, t.answer) for t in rec.turns] == src.turns
+    assert (rec.images, rec.system, rec.id) == (src.images, src.system, None if src.id is None else str(src.id))
+
+
+@SETTINGS
+@given(conv=st.lists(message_like | st.fixed_dictionaries({"from": st.sampled_from(["human", "gpt"]),
+                                                           "value": st.sampled_from(["q", " ", "", "<image>\nq"])}),
+                     max_size=6))
+def test_fast_llava_path_agrees_with_the_full_walk(conv):
+    from vsfa_plugins.records.conversation import _Row, _simple_llava_turns, _turns_from_messages
+
+    fast = _simple_llava_turns(conv)
+    if fast is None:
+        return
+    assert _turns_from_messages(conv, "from", "value", "conversations", _Row("f", None, None)) == (fast, "")
+
+
+@SETTINGS
+@given(lines=st.lists(st.binary(max_size=40) | st.sampled_from([b'{"a": 1}', b"[1, 2]", b'"x"', b"{", b"\xff"]),
+                      max_size=6))
+def test_jsonl_rows_match_json_loads_line_by_line(tmp_path, lines):
+    """Each JSONL line is a row or a row error with a reason: exactly where json.loads says so."""
+    from vsfa_plugins.records.scan import scan_rows
+
+    lines = [line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines]
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    got = {s.line: s for s in scan_rows(path)}
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            assert n not in got
+            continue
+        try:
+            expected = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            assert got[n].error is not None and got[n].error.reason in ("non_utf8", "malformed_json")
+            assert str(got[n].error).startswith(f"{path}:{n}: ")
+        else:
+            assert got[n].error is None and got[n].obj == expected

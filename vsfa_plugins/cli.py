@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path", help="dataset file (.json array or .jsonl)")
     p.add_argument("--format", required=True, choices=["vsfa", "rejection_mix"])
     p.add_argument("--media-dir", action="append", default=None, help="extra folder image paths resolve against")
-    p.add_argument("--allow-path-escape", action="store_true", help="allow relative image paths with '..'")
+    p.add_argument("--allow-path-escape", action="store_true",
+                   help="allow image paths leading out of the dataset folders ('..' or a symlink; also "
+                        "VSFA_ALLOW_PATH_ESCAPE=1)")
+    p.add_argument("--check-images", choices=["none", "exists", "header", "decode"], default="header",
+                   help="image check, as the builders do (default header: parses, within VSFA_MAX_IMAGE_PIXELS, "
+                        "not cut short; decode: PIL decodes every image)")
     p.set_defaults(func=_validate)
 
     for module_name in COMMAND_MODULES:  # each feature adds its own subcommands
@@ -58,10 +63,12 @@ def _validate(args) -> int:
     import os
 
     from .records import RecordError, validate_file
+    from .records.images import escape_allowed_by_env
 
     roots = [os.path.dirname(os.path.abspath(args.path))] + list(args.media_dir or [])
     try:
-        report = validate_file(args.path, args.format, media_roots=roots, allow_escape=args.allow_path_escape)
+        report = validate_file(args.path, args.format, media_roots=roots, check_images=args.check_images,
+                               allow_escape=args.allow_path_escape or escape_allowed_by_env())
     except RecordError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..io import AtomicFile, OutputError, atomic_write_text, check_output_path, clean_stale_partials, dumps_document, dumps_row, plain_stem, sha256_file
-from ..records.errors import BadRow, RecordError, reason_of
+from ..records.errors import BadRow, RecordError
 from ..records.reader import Location
 
 TOOL = f"vsfa-plugins {__version__}"
@@ -69,7 +69,7 @@ class Rejects:
         """Raise ``err`` unless skipping bad rows; then record it (and count it in the stats)."""
         if not self.skip_bad:
             raise err
-        reason = reason or reason_of(err)
+        reason = reason or err.reason
         if row_id is not None and not isinstance(row_id, (str, int, float, bool)):
             row_id = None
         self.items.append(Reject(loc.path, loc.line, loc.row, row_id, reason, str(err), role))

@@ -281,7 +281,9 @@ def mmsb_scene_image(path: str, width: int = MMSB_MAX_WIDTH):
     """A user's scene image as the benchmark's SD images are: RGB, ``width`` wide (scaled, aspect kept)."""
     from PIL import Image
 
-    with Image.open(path) as im:
+    from ..records.images import load_image
+
+    with load_image(path, "MM-SafetyBench scene image") as im:  # the records layer's image check: no decompression bomb gets decoded
         im = im.convert("RGB")
         if im.width != width:
             im = im.resize((width, max(1, round(im.height * width / im.width))), Image.Resampling.LANCZOS)
@@ -488,6 +490,10 @@ class MmsbPlan:
 
 def plan_mmsb(rows: list[QuestionRow], base_dir: str, placeholder: str = "none") -> MmsbPlan:
     """Check every row and fix the question files and image names (nothing is written)."""
+    from ..records.images import ImageChecker
+
+    # paths are the user's own, relative to the question list: '..' is fine here (nothing trains on them)
+    checker = ImageChecker([base_dir], check="header", allow_escape=True)
     per_scenario: dict[str, dict[str, dict]] = {name: {} for name in MMSB_SCENARIOS}
     jobs = []
     missing_images = 0
@@ -518,10 +524,8 @@ def plan_mmsb(rows: list[QuestionRow], base_dir: str, placeholder: str = "none")
             "Rephrased Question(SD)": rephrased_sd,
         }
         image = row.get("image")
-        if image:
-            image = image if os.path.isabs(image) else os.path.join(base_dir, image)
-            if not os.path.isfile(image):
-                raise RecordError(f"{row.where}: image not found: {image}")
+        if image:  # checked like every dataset image (exists, parses, pixel limit), before anything is drawn
+            image = checker.resolve(image, row.where)
         elif placeholder == "none":
             missing_images += 1
         jobs.append((folder, qid, key_phrase, image))

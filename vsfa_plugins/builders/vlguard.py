@@ -267,7 +267,7 @@ def build_vlguard(
                     try:
                         parse_record(out_row, "rejection_mix", where(loc, src.id))
                     except RecordError as err:
-                        raise BadRow(str(err), "invalid_row", loc, src.id) from None
+                        raise BadRow(str(err), err.reason, loc, src.id) from None
                 except BadRow as err:
                     rejects.handle(err, loc, ipool.id(j), role="instruct")
                     continue

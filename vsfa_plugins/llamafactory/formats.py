@@ -26,10 +26,9 @@ from typing import Any
 
 from llamafactory.data.converter import DatasetConverter
 
-from ..records import MediaResolver, RecordError, parse_record
+from ..records import ImageChecker, RecordError, parse_record
+from ..records.images import ALLOW_ESCAPE_ENV, escape_allowed_by_env
 from . import eos
-
-ALLOW_ESCAPE_ENV = "VSFA_ALLOW_PATH_ESCAPE"
 
 
 def _code_fingerprint() -> str:
@@ -40,10 +39,10 @@ def _code_fingerprint() -> str:
     silently reuse a stale cache.
     """
     from .. import __version__
-    from ..records import schema
+    from ..records import conversation, images, schema
 
     digest = hashlib.sha256(__version__.encode())
-    for module in (schema, eos):
+    for module in (schema, conversation, images, eos):
         with open(module.__file__, "rb") as f:
             digest.update(f.read())
     with open(__file__, "rb") as f:
@@ -68,7 +67,13 @@ def dataset_roots(dataset_attr, data_args) -> list[str]:
 
 
 def allow_path_escape() -> bool:
-    return os.environ.get(ALLOW_ESCAPE_ENV, "") not in ("", "0")
+    return escape_allowed_by_env()
+
+
+def _image_checker(roots: list, allow_escape: bool) -> ImageChecker:
+    """The one image checker, resolving paths only: the whole file's images were checked (header, pixel
+    limit, symlink escape) by the pre-load validation with the same rules (``upstream``)."""
+    return ImageChecker(roots, check="exists", allow_escape=allow_escape)
 
 
 @dataclass
@@ -83,7 +88,7 @@ class _VsfaPluginConverter(DatasetConverter):
         self.code_fingerprint = _code_fingerprint()
         self.allow_escape = allow_path_escape()
         self.roots = dataset_roots(self.dataset_attr, self.data_args)
-        self._resolver = MediaResolver(self.roots, allow_escape=self.allow_escape)
+        self._resolver = _image_checker(self.roots, self.allow_escape)
 
     def __getstate__(self):  # keep the pickled state (and so the datasets fingerprint) to plain fields
         state = dict(self.__dict__)
@@ -92,7 +97,7 @@ class _VsfaPluginConverter(DatasetConverter):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._resolver = MediaResolver(self.roots, allow_escape=self.allow_escape)
+        self._resolver = _image_checker(self.roots, self.allow_escape)
 
     def __call__(self, example: dict[str, Any]) -> dict[str, Any]:
         where = f"dataset {self.dataset_attr.dataset_name!r} ({self.fmt})"

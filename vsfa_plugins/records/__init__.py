@@ -1,7 +1,10 @@
-"""Record schemas, validation and streaming readers (plain Python; imports no training/eval tool)."""
+"""THE data layer (plain Python; imports no training/eval tool): one streaming reader (:mod:`.scan`, viewed
+by :mod:`.reader`), one conversation parser (:mod:`.conversation`, under :mod:`.schema` and :mod:`.source`),
+one image checker (:mod:`.images`), and :class:`RecordError` with a reason code (:mod:`.errors`)."""
 
-from .errors import RecordError
-from .reader import Location, iter_json_rows
+from .errors import BadRow, Location, RecordError
+from .images import ImageChecker, MediaResolver
+from .reader import iter_json_rows
 from .schema import (
     CAPTION_TEMPLATE,
     FORMATS,
@@ -9,7 +12,6 @@ from .schema import (
     KINDS,
     MODALITIES,
     REFUSAL_SENTENCE,
-    MediaResolver,
     Record,
     Turn,
     parse_record,
@@ -17,6 +19,7 @@ from .schema import (
 from .validate import FileReport, validate_file
 
 __all__ = [
-    "CAPTION_TEMPLATE", "FORMATS", "IMAGE_TAG", "KINDS", "MODALITIES", "REFUSAL_SENTENCE", "FileReport",
-    "Location", "MediaResolver", "Record", "RecordError", "Turn", "iter_json_rows", "parse_record", "validate_file",
+    "BadRow", "CAPTION_TEMPLATE", "FORMATS", "IMAGE_TAG", "KINDS", "MODALITIES", "REFUSAL_SENTENCE", "FileReport",
+    "ImageChecker", "Location", "MediaResolver", "Record", "RecordError", "Turn", "iter_json_rows", "parse_record",
+    "validate_file",
 ]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .errors import RecordError
+from .images import ImageChecker
 from .reader import iter_json_rows
-from .schema import MediaResolver, parse_record
+from .schema import parse_record
 
 #: at most this many problems are listed in one error message (the total is always given)
 MAX_LISTED_ERRORS = 20
@@ -60,25 +61,32 @@ def validate_file(
     fmt: str,
     media_roots: Iterable[str] | None = None,
     allow_escape: bool = False,
-    check_images: bool = True,
+    check_images: bool | str = True,
 ) -> FileReport:
-    """Read every row of ``path``; raise one :class:`RecordError` listing each bad row (``file:line``).
+    """Read every row of ``path``; raise one :class:`RecordError` listing each bad row (``file:line``); its
+    ``reason`` is the first bad row's.
 
-    Besides the per-row schema it checks what LLaMA-Factory's pyarrow-based loader would otherwise
-    report without a location: duplicate ids and a top-level field whose JSON type changes between rows.
+    Images are checked by the builders' :class:`~.images.ImageChecker`: ``check_images`` is a mode of it
+    (``True`` = ``header``, the default; ``False`` = ``none``). Besides the per-row schema it checks what
+    LLaMA-Factory's pyarrow-based loader would otherwise report without a location: duplicate ids and a
+    top-level field whose JSON type changes between rows. A file that cannot be read on (malformed JSON,
+    not UTF-8) raises at the first such problem.
     """
     path = os.path.abspath(path)
     roots = list(media_roots) if media_roots is not None else [os.path.dirname(path)]
-    resolver = MediaResolver(roots, allow_escape=allow_escape, check_exists=check_images)
+    mode = {True: "header", False: "none"}.get(check_images, check_images)
+    checker = ImageChecker(roots, check=mode, allow_escape=allow_escape)
     report = FileReport(path=path, fmt=fmt)
     errors: list[str] = []
+    first_reason = ""
     n_errors = 0
     seen_ids: dict[str, str] = {}
     field_types: dict[str, tuple[str, str]] = {}
 
-    def fail(message: str) -> None:
-        nonlocal n_errors
+    def fail(message: str, reason: str) -> None:
+        nonlocal n_errors, first_reason
         n_errors += 1
+        first_reason = first_reason or reason
         if len(errors) < MAX_LISTED_ERRORS:
             errors.append(message)
 
@@ -89,9 +97,9 @@ def validate_file(
             # rejection_mix rows always feed their images; vsfa rows only in the image/mixed modalities
             fed_images = record.images if record.uses_images or fmt == "rejection_mix" else []
             for image in fed_images:
-                resolver.resolve(image, where if record.id is None else f"{where} (id={record.id})")
+                checker.resolve(image, where if record.id is None else f"{where} (id={record.id})", record.id, loc)
         except RecordError as err:
-            fail(str(err))
+            fail(str(err), err.reason)
             continue
         for key, value in obj.items():
             kind = _json_type(value)
@@ -99,10 +107,11 @@ def validate_file(
                 continue
             first = field_types.setdefault(key, (kind, where))
             if first[0] != kind:
-                fail(f"{where}: field {key!r} is a {kind} here but a {first[0]} at {first[1]}; one type per field")
+                fail(f"{where}: field {key!r} is a {kind} here but a {first[0]} at {first[1]}; one type per field",
+                     "bad_field")
         if record.id is not None:
             if record.id in seen_ids:
-                fail(f"{where}: duplicate id {record.id!r} (first at {seen_ids[record.id]})")
+                fail(f"{where}: duplicate id {record.id!r} (first at {seen_ids[record.id]})", "duplicate_id")
             else:
                 seen_ids[record.id] = where
         report.rows += 1
@@ -120,8 +129,7 @@ def validate_file(
         more = f"\n  … and {n_errors - len(errors)} more" if n_errors > len(errors) else ""
         raise RecordError(
             f"{path}: {n_errors} bad row(s) of format {fmt!r}; nothing was dropped, fix them or remove them:\n  "
-            f"{listed}{more}"
-        )
+            f"{listed}{more}", first_reason)
     if report.rows == 0:
-        raise RecordError(f"{path}: no rows")
+        raise RecordError(f"{path}: no rows", "no_rows")
     return report

@@ -368,9 +368,10 @@ def run_images(settings: Settings, config: dict) -> StageFile:
     closer = None
     concurrency = 1
     if config["source"] == "images":
+        from .scenes import read_source_image
+
         def make(item):
-            with open(item.source_image, "rb") as f:
-                return to_png(f.read())
+            return to_png(read_source_image(item.source_image))
     elif config["t2i"] == "procedural":
         from .procedural import SceneSpec, render
 
@@ -400,6 +401,8 @@ def run_images(settings: Settings, config: dict) -> StageFile:
             png, width, height = make(item)
         except (ImageGenerationError, OSError) as err:
             return {"id": item.id, "ok": False, "reason": "image_error", "message": f"{type(err).__name__}: {err}"}
+        except RecordError as err:  # the user's picture, refused by the records layer's image check
+            return {"id": item.id, "ok": False, "reason": err.reason, "message": str(err)}
         with AtomicFile(os.path.join(image_dir, f"{item.id}.png"), binary=True) as f:
             f.write(png)
         return {"id": item.id, "ok": True, "image": rel, "sha256": hashlib.sha256(png).hexdigest(),

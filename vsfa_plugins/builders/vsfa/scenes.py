@@ -155,6 +155,15 @@ def list_images(folder: str) -> list[str]:
     return sorted(found)
 
 
+def read_source_image(path: str):
+    """One of the user's pictures (``--images-dir``), decoded through the records layer's image check (the
+    pixel count read from the header first, so a decompression bomb is refused before any decoding):
+    :class:`RecordError` with reason ``corrupt_image`` / ``image_too_large`` / ``missing_image``."""
+    from ...records.images import load_image
+
+    return load_image(path, "--images-dir")
+
+
 def read_captions(path: str, images_dir: str) -> dict[str, dict]:
     """``{relative image path: {"caption", "threat_category", "where"}}`` from a CSV (header) or JSONL file.
 
@@ -235,4 +244,4 @@ def expand(records: list[dict], limit: int | None = None) -> tuple[list[Item], i
 
 
 __all__ = ["DEFAULT_CATEGORIES", "Item", "SCENE_PROMPT", "expand", "extract_json", "image_item_id", "list_images",
-           "parse_scenes", "read_captions", "read_corpus"]
+           "parse_scenes", "read_captions", "read_corpus", "read_source_image"]
