@@ -67,8 +67,9 @@ class Subset:
     name: str
     kind: str  # ATTACK | BENIGN
     description: str
-    needs: tuple[str, ...]  # files / folders (relative to the benchmark folder) this subset reads
+    needs: tuple[str, ...]  # files / folders (relative to the release folder) this subset reads; "a|b": either
     image_condition: str = "with_image"  # vsfa_plugins.scoring.metrics.IMAGE_CONDITIONS (text-only: "no_image")
+    published_rows: int | None = None  # the row count the authors publish (vsfa doctor compares)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class Benchmark:
     hf_id: str | None = None
     hf_fetch: Callable[[], Path] | None = None  # materialise the official hub release as a local folder
     extra_groups: tuple[str, ...] = ()  # names used in Row["groups"]
+    #: subfolders of ``<data root>/<id>/`` where the release layout may start, in order: "" = the folder
+    #: itself, "data" = a plain ``git clone`` of a repository that keeps its files under ``data/``
+    release_dirs: tuple[str, ...] = ("",)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def folder(self) -> Path:
@@ -134,8 +138,9 @@ def resolve(benchmark: Benchmark, subset: str | None = None) -> Path:
                 raise
             _RESOLVED[benchmark.id] = cached
         base = cached
-    needs = benchmark.subset(subset).needs if subset else tuple(sorted({n for s in benchmark.subsets.values() for n in s.needs}))
-    missing = [n for n in needs if not (base / n).exists()]
+    needs = benchmark.subset(subset).needs if subset else _all_needs(benchmark)
+    base = release_folder(benchmark, base)
+    missing = [n for n in needs if not need_exists(base, n)]
     if missing and subset:
         raise BenchmarkDataMissing(benchmark.missing_message(base, missing))
     if missing and len(missing) == len(needs):
@@ -154,11 +159,78 @@ def is_present(benchmark: Benchmark) -> tuple[bool, str]:
 def local_status(benchmark: Benchmark) -> tuple[str, list[str]]:
     """Without touching the hub: ("found" | "incomplete" | "absent", the expected paths that are missing)."""
     folder = benchmark.folder()
-    needs = sorted({n for s in benchmark.subsets.values() for n in s.needs})
+    needs = _all_needs(benchmark)
     if not folder.is_dir():
-        return "absent", needs
-    missing = [n for n in needs if not (folder / n).exists()]
+        return "absent", list(needs)
+    base = release_folder(benchmark, folder)
+    missing = [n for n in needs if not need_exists(base, n)]
     return ("incomplete" if missing else "found"), missing
+
+
+def _all_needs(benchmark: Benchmark) -> tuple[str, ...]:
+    return tuple(sorted({n for s in benchmark.subsets.values() for n in s.needs}))
+
+
+def need_exists(base: Path, need: str) -> bool:
+    """``need`` is a path relative to ``base``, or alternatives ``a|b`` (releases that named a file differently)."""
+    return any((base / alternative).exists() for alternative in need.split("|"))
+
+
+def release_folder(benchmark: Benchmark, folder: Path) -> Path:
+    """Where the release layout starts inside ``folder``: the first of ``benchmark.release_dirs`` holding any
+    file the benchmark reads (so a plain ``git clone`` with its ``data/`` works), else ``folder``."""
+    needs = _all_needs(benchmark)
+    for sub in benchmark.release_dirs:
+        candidate = folder / sub if sub else folder
+        if candidate.is_dir() and any(need_exists(candidate, n) for n in needs):
+            return candidate
+    return folder
+
+
+@dataclass
+class SubsetCheck:
+    """One subset as ``vsfa doctor`` reports it: rows read (every referenced image stat-ed by the loader)
+    next to the published count, or the first error the run would hit."""
+
+    benchmark: str
+    subset: str
+    rows: int | None
+    published: int | None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def line(self) -> str:
+        published = f"published {self.published}" if self.published is not None else "no published count"
+        if self.error:
+            return f"{self.subset}: ERROR {self.error}"
+        mark = "" if self.published in (None, self.rows) else "  <- differs from the published count"
+        return f"{self.subset}: {self.rows} rows ({published}){mark}"
+
+
+def check_local_release(benchmark: Benchmark) -> list[SubsetCheck]:
+    """Read every subset of ``benchmark``'s local release (no hub) as a run would — the loaders stat every
+    image a row references — and count its rows. Empty when the benchmark's folder is absent."""
+    from .benchmarks import Options
+
+    folder = benchmark.folder()
+    if not folder.is_dir():
+        return []
+    base = release_folder(benchmark, folder)
+    checks = []
+    for sub in benchmark.subsets.values():
+        check = SubsetCheck(benchmark.id, sub.name, None, sub.published_rows)
+        missing = [n for n in sub.needs if not need_exists(base, n)]
+        try:
+            if missing:
+                raise BenchmarkDataMissing(f"missing {', '.join(missing)} in {base}")
+            check.rows = len(benchmark.load(base, sub.name, Options()))
+        except BenchmarkError as err:
+            check.error = str(err).splitlines()[0]
+        checks.append(check)
+    return checks
 
 
 def _fetch_from_hub(benchmark: Benchmark, folder: Path) -> Path:

@@ -108,9 +108,9 @@ BENCHMARK = Benchmark(
     "data/images/SafeBench/query_{dataset}_{category_id}_{task_id}_6.png (+ data/images/SafeBench-Tiny/)",
     subsets={
         "safebench": Subset("safebench", ATTACK, "SafeBench, 500 typographic queries", _FILES["safebench"],
-                            "typographic_image"),
+                            "typographic_image", 500),
         "safebench_tiny": Subset("safebench_tiny", ATTACK, "SafeBench-Tiny, 50 queries", _FILES["safebench_tiny"],
-                                 "typographic_image"),
+                                 "typographic_image", 50),
     },
     categories=tuple((category_slug(i, n), n, (ATTACK,)) for i, n in CATEGORIES),
     default_judge="rejection_mix_strmatch",

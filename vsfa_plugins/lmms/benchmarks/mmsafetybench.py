@@ -6,6 +6,9 @@ JSON object ``{id: {"Question", "Changed Question", "Key Phrase", "Phrase Type",
 ``imgs/NN-Scenario/{SD,SD_TYPO,TYPO}/<id>.jpg``. The scenario names are the published file names, typos
 included (``01-Illegal_Activitiy``). HELM's scenario reads the same files
 (helm/benchmark/scenarios/mm_safety_bench_scenario.py: processed_questions/{NN-Scenario}.json, <id>.jpg).
+Accepted as downloaded: the folder itself (``processed_questions/``, ``imgs/``) or a plain ``git clone`` of
+the repository, which keeps the questions under ``data/processed_questions/`` — unzip the image archive
+into ``data/`` beside them (``data/imgs/``); see :attr:`Benchmark.release_dirs`. 1,680 questions per variant.
 
 Variants, as in the paper (and the authors' generation code): SD image + "Rephrased Question(SD)"; SD_TYPO
 and TYPO images + "Rephrased Question"; text-only + "Question".
@@ -102,25 +105,29 @@ def load(folder: Path, subset: str, options) -> list[dict]:
 
 
 _NEEDS_TEXT = _question_files()
+PUBLISHED_PER_VARIANT = 1680  # the paper's Table 1: 1,680 questions over 13 scenarios, each in every variant
 BENCHMARK = Benchmark(
     id="mm-safetybench",
     title="MM-SafetyBench",
     published="https://github.com/isXinLiu/MM-SafetyBench (questions: data/processed_questions/; images: the "
     "Google Drive archive linked from its README)",
-    layout=f"{QUESTIONS_DIR}/NN-Scenario.json (13 files, {SCENARIOS[0]} ... {SCENARIOS[-1]}) and "
-    f"{IMAGES_DIR}/NN-Scenario/{{SD,SD_TYPO,TYPO}}/<id>.jpg (the image archive, unzipped as {IMAGES_DIR}/)",
+    layout=f"[data/]{QUESTIONS_DIR}/NN-Scenario.json (13 files, {SCENARIOS[0]} ... {SCENARIOS[-1]}) and "
+    f"[data/]{IMAGES_DIR}/NN-Scenario/{{SD,SD_TYPO,TYPO}}/<id>.jpg (a git clone has data/{QUESTIONS_DIR}/: unzip the "
+    f"image archive into data/ so that data/{IMAGES_DIR}/ sits beside it)",
     subsets={
-        "sd": Subset("sd", ATTACK, "SD image + Rephrased Question(SD)", _NEEDS_TEXT + (IMAGES_DIR,)),
+        "sd": Subset("sd", ATTACK, "SD image + Rephrased Question(SD)", _NEEDS_TEXT + (IMAGES_DIR,),
+                     published_rows=PUBLISHED_PER_VARIANT),
         "sd_typo": Subset("sd_typo", ATTACK, "SD+typography image + Rephrased Question", _NEEDS_TEXT + (IMAGES_DIR,),
-                          "typographic_image"),
+                          "typographic_image", PUBLISHED_PER_VARIANT),
         "typo": Subset("typo", ATTACK, "typography image + Rephrased Question", _NEEDS_TEXT + (IMAGES_DIR,),
-                       "typographic_image"),
+                       "typographic_image", PUBLISHED_PER_VARIANT),
         "text": Subset("text", ATTACK, "text only: Question (rejection_mix protocol: Changed Question)", _NEEDS_TEXT,
-                       "no_image"),
+                       "no_image", PUBLISHED_PER_VARIANT),
     },
     categories=tuple((scenario_slug(s), s, (ATTACK,)) for s in SCENARIOS),
     default_judge="rejection_mix_strmatch",
     load=load,
+    release_dirs=("", "data"),
     notes=(
         ("The benchmark's own ASR uses a GPT-4 judge (task variants *_llm_judge, judge mmsafetybench_gpt); the "
          "offline default is rejection_mix_strmatch, the string match of the rejection-mix paper's released code."),

@@ -107,9 +107,10 @@ BENCHMARK = Benchmark(
     "data_contrast/images/<n>.png (contrast)",
     subsets={
         "oversensitivity": Subset("oversensitivity", BENIGN, "300 benign queries (over-refusal)",
-                                  (f"data/{_INFO}", "data/images")),
+                                  (f"data/{_INFO}", "data/images"), published_rows=300),
         "contrast": Subset("contrast", ATTACK, "244 harmful contrast queries",
-                           (f"data_contrast/{_INFO}", "data_contrast/images")),
+                           (f"data_contrast/{_INFO}", "data_contrast/images"),
+                           published_rows=244),
     },
     categories=tuple((slug(n), n, (BENIGN, ATTACK)) for n in TYPES.values()),
     default_judge="rejection_mix_strmatch",

@@ -5,6 +5,9 @@ images); github.com/ys-zong/VLGuard ships the same ``data/test.json`` (commit a2
 558 safe). An item is ``{"id", "image": "<source>/<file>", "safe": bool, "instr-resp": [...]}``; unsafe items
 also carry ``harmful_category`` / ``harmful_subcategory``. Images resolve as ``<imageDir>/<image>`` with
 ``--imageDir /path/to/VLGuard/test`` (README), i.e. ``test/<image>`` next to ``test.json``.
+Accepted as downloaded: the hub files (``test.json`` + ``test.zip`` unpacked as ``test/``) or a plain ``git
+clone`` of the repository, whose ``data/test.json`` is read in place — unzip the hub's ``test.zip`` into
+``data/`` so that ``data/test/<image>`` sits beside it (:attr:`Benchmark.release_dirs`).
 
 Subsets, exactly as the authors' ``utils/utils.py::load_data`` builds them:
 ``unsafes`` (safe == false; ``instr-resp[0]["instruction"]``), ``safe_unsafes`` (safe == true; the
@@ -116,16 +119,20 @@ BENCHMARK = Benchmark(
     title="VLGuard (test)",
     published=f"https://huggingface.co/datasets/{HF_ID} (test.json, test.zip; gated) and "
     "https://github.com/ys-zong/VLGuard (data/test.json)",
-    layout="test.json (list of {id, image, safe, instr-resp, harmful_category, ...}) and test/<image> "
-    "(test.zip unpacked as test/)",
+    layout="[data/]test.json (list of {id, image, safe, instr-resp, harmful_category, ...}) and [data/]test/<image> "
+    "(the hub's test.zip unpacked as test/; in a git clone of the repository, unzip it into data/)",
     subsets={
-        "unsafes": Subset("unsafes", ATTACK, "unsafe image + its instruction", ("test.json", "test")),
-        "safe_unsafes": Subset("safe_unsafes", ATTACK, "safe image + unsafe instruction", ("test.json", "test")),
-        "safe_safes": Subset("safe_safes", BENIGN, "safe image + safe instruction (over-refusal)", ("test.json", "test")),
+        "unsafes": Subset("unsafes", ATTACK, "unsafe image + its instruction", ("test.json", "test"),
+                           published_rows=442),
+        "safe_unsafes": Subset("safe_unsafes", ATTACK, "safe image + unsafe instruction", ("test.json", "test"),
+                                published_rows=558),
+        "safe_safes": Subset("safe_safes", BENIGN, "safe image + safe instruction (over-refusal)", ("test.json", "test"),
+                              "with_image", 558),
     },
     categories=tuple((slug(c), c, (ATTACK,)) for c in CATEGORIES),  # unsafe items only
     default_judge="vlguard_attack",
     load=load,
+    release_dirs=("", "data"),
     hf_id=HF_ID,
     hf_fetch=fetch_from_hub,
     notes=("VLGuard_eval.py decodes 256 new tokens; this suite's default is 512 (see the task's generation_kwargs).",),

@@ -7,6 +7,14 @@ ideally comply with safe prompts, and ... refuse to comply with unsafe prompts".
 
 Subsets: ``safe`` (benign: refusals are over-refusal, the paper's measure) and ``unsafe`` (attack). XSTest
 is text-only: no image is sent unless the task asks for a blank one (``text_only_image: blank``).
+
+The repository shipped the prompts as ``xstest_v2_prompts.csv`` from commit a3bb396 (2023-10-17, "updated
+for v2 on arxiv") until commit 475f10b (2025-02-11, "overdue cleanup") renamed it ``xstest_prompts.csv``.
+The v2 file has columns ``id_v1,id_v2,type,prompt,focus,note`` and no ``label``: its readme says the unsafe
+prompts "are those where the type starts with contrast_" (evaluation/analysis.ipynb splits on
+``type.str.contains("contrast")``), so the label is derived from ``type``, and the id is ``id_v2`` without
+its ``v2-`` prefix. Checked: all 450 rows of a3bb396's file then equal 475f10b's (id, prompt, type, label,
+focus, note).
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from . import slug
 HF_ID = "Paul/XSTest"
 FILE = "xstest_prompts.csv"
 COLUMNS = ("id", "prompt", "type", "label", "focus", "note")
+V2_FILE = "xstest_v2_prompts.csv"  # the name at commits a3bb396 .. 475f10b^
+V2_COLUMNS = ("id_v1", "id_v2", "type", "prompt", "focus", "note")
 SAFE_TYPES = (
     "homonyms", "figurative_language", "safe_targets", "safe_contexts", "definitions", "real_group_nons_discr",
     "nons_group_real_discr", "historical_events", "privacy_public", "privacy_fictional",
@@ -43,10 +53,28 @@ UNSAFE_TYPES = (
 _LABEL = {"safe": ("safe", SAFE_TYPES), "unsafe": ("unsafe", UNSAFE_TYPES)}
 
 
+def _v2_items(folder: Path) -> list[tuple[str, dict]]:
+    """``xstest_v2_prompts.csv`` rows in the current file's shape (label from type, id from id_v2)."""
+    items = []
+    for where, item in read_csv(folder / V2_FILE, folder, V2_COLUMNS):
+        if not item["id_v2"].startswith("v2-") or not item["id_v2"][3:].isdigit():
+            raise BenchmarkDataError(f"{where}: id_v2 {item['id_v2']!r} is not v2-<number>")
+        label = "unsafe" if item["type"].startswith("contrast_") else "safe"
+        items.append((where, {"id": item["id_v2"][3:], "prompt": item["prompt"], "type": item["type"],
+                              "label": label, "focus": item["focus"], "note": item["note"]}))
+    return items
+
+
+def _items(folder: Path) -> list[tuple[str, dict]]:
+    if (folder / FILE).exists() or not (folder / V2_FILE).exists():
+        return read_csv(folder / FILE, folder, COLUMNS)
+    return _v2_items(folder)
+
+
 def load(folder: Path, subset: str, options) -> list[dict]:
     label, types = _LABEL[subset]
     rows = []
-    for where, item in read_csv(folder / FILE, folder, COLUMNS):
+    for where, item in _items(folder):
         if item["label"] not in _LABEL:
             raise BenchmarkDataError(f"{where}: label {item['label']!r} is neither 'safe' nor 'unsafe'")
         if item["label"] != label:
@@ -91,14 +119,16 @@ def fetch_from_hub() -> Path:
     return target
 
 
+_NEEDS = f"{FILE}|{V2_FILE}"
 BENCHMARK = Benchmark(
     id="xstest",
     title="XSTest",
     published=f"https://github.com/paul-rottger/exaggerated-safety ({FILE}); hub copy {HF_ID}",
-    layout=f"{FILE} (columns {','.join(COLUMNS)})",
+    layout=f"{FILE} (columns {','.join(COLUMNS)}), or the 2023-10..2025-02 release's {V2_FILE} (columns "
+    f"{','.join(V2_COLUMNS)}; label derived from type)",
     subsets={
-        "safe": Subset("safe", BENIGN, "250 safe prompts (over-refusal)", (FILE,), "no_image"),
-        "unsafe": Subset("unsafe", ATTACK, "200 unsafe contrast prompts", (FILE,), "no_image"),
+        "safe": Subset("safe", BENIGN, "250 safe prompts (over-refusal)", (_NEEDS,), "no_image", 250),
+        "unsafe": Subset("unsafe", ATTACK, "200 unsafe contrast prompts", (_NEEDS,), "no_image", 200),
     },
     categories=tuple((slug(t), t, (BENIGN,)) for t in SAFE_TYPES) + tuple((slug(t), t, (ATTACK,)) for t in UNSAFE_TYPES),
     default_judge="xstest_strmatch",
