@@ -473,3 +473,23 @@ def test_report_out_at_an_existing_file_and_on_a_full_disk(tmp_path, capsys, mon
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and str(out) in err[0] and "No space left" in err[0]
     assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_a_teacher_reply_that_is_not_the_json_asked_for_is_not_cached(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from vsfa_plugins.builders.vsfa.teacher import EndpointTeacher
+
+    good = json.dumps({"caption": "A red square.", "qa": [{"question": "Colour?", "answer": "Red."}]})
+    replies = ["I see a picture.", good]
+    image = tmp_path / "x.png"
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(image)
+    monkeypatch.delenv("VSFA_TEACHER_API_KEY", raising=False)
+    with MockOpenAI(responder=lambda body: replies.pop(0) if replies else "unexpected") as mock:
+        for expected_ok in (False, True, True):
+            teacher = EndpointTeacher(1, str(tmp_path / "cache"), model="mock-vlm", base_url=mock.url)
+            result = teacher.ask(None, str(image), None, want_text=False)
+            teacher.close()
+            assert result.ok is expected_ok
+        assert mock.stats()["received"] == 2  # the garbage was asked again, the good reply replayed
+    assert len(DiskCache(tmp_path / "cache")) == 1

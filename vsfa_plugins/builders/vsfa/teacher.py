@@ -17,8 +17,9 @@ image (``turns``, used by the ``image`` and ``mixed`` modalities); (2) the capti
 the picture is replaced by its caption). Request (2) is skipped when no text modality is built. A user
 caption (``--captions``) replaces the teacher's caption.
 
-A reply that is not the JSON asked for rejects the item (reason ``teacher_unparseable``); a request that
-fails for good rejects it with ``teacher_error`` — both end in ``rejected.jsonl``.
+A reply that is not the JSON asked for rejects the item (reason ``teacher_unparseable``) and is not
+cached (a later run asks again); a request that fails for good rejects it with ``teacher_error`` — both
+end in ``rejected.jsonl``. The cache key includes the normalised endpoint (never its credentials).
 """
 
 from __future__ import annotations
@@ -136,22 +137,26 @@ class _ChatTeacher:
     def __init__(self, n: int):
         self.n = n
 
-    def _complete(self, image_path: str | None, prompt: str) -> str:  # pragma: no cover - abstract
+    def _complete(self, image_path: str | None, prompt: str, accept=None) -> str:  # pragma: no cover - abstract
+        """The reply; ``accept(reply)`` says whether a cached teacher may store / replay it."""
         raise NotImplementedError
 
     def ask(self, item, image_path: str, user_caption: str | None, want_text: bool) -> TeacherResult:
         from ...endpoints import EndpointError
 
         try:
-            reply = self._complete(image_path, IMAGE_QA_PROMPT.format(n=self.n))
+            want_caption = user_caption is None
+            reply = self._complete(image_path, IMAGE_QA_PROMPT.format(n=self.n),
+                                   accept=lambda text: _parses(text, want_caption))
             try:
-                caption, turns = parse_qa(reply, want_caption=user_caption is None)
+                caption, turns = parse_qa(reply, want_caption=want_caption)
             except TeacherReplyError as err:
                 return TeacherResult(False, reason="teacher_unparseable", message=f"image QA reply: {err}: {_clip(reply)}")
             caption = user_caption or caption
             text_turns = None
             if want_text:
-                reply = self._complete(None, CAPTION_QA_PROMPT.format(n=self.n, caption=caption))
+                reply = self._complete(None, CAPTION_QA_PROMPT.format(n=self.n, caption=caption),
+                                       accept=lambda text: _parses(text, False))
                 try:
                     _, text_turns = parse_qa(reply, want_caption=False)
                 except TeacherReplyError as err:
@@ -160,6 +165,16 @@ class _ChatTeacher:
         except EndpointError as err:
             return TeacherResult(False, reason="teacher_error", message=str(err))
         return TeacherResult(True, caption, turns, text_turns)
+
+
+def _parses(text: str, want_caption: bool) -> bool:
+    """Whether a reply is usable: only those are cached, so a resumed run (or ``--retry-failed``) asks
+    again instead of replaying a reply that was not the JSON asked for."""
+    try:
+        parse_qa(text, want_caption)
+    except TeacherReplyError:
+        return False
+    return True
 
 
 def _clip(text: str, limit: int = 200) -> str:
@@ -190,12 +205,12 @@ class EndpointTeacher(_ChatTeacher):
     def model(self) -> str:
         return self.config.model
 
-    def _complete(self, image_path: str | None, prompt: str) -> str:
+    def _complete(self, image_path: str | None, prompt: str, accept=None) -> str:
         from ...endpoints import ChatRequest, image_part, user_message
 
         parts = ([image_part(image_path)] if image_path else []) + [prompt]
         request = ChatRequest([user_message(*parts)], {"max_tokens": self.max_tokens})
-        return self.client.complete(request).content
+        return self.client.complete(request, accept=accept).content
 
     def close(self) -> None:
         self.client.close()
@@ -221,7 +236,7 @@ class LocalTeacher(_ChatTeacher):
         self.model = os.path.basename(os.path.normpath(model_path))
         self.max_new_tokens = max_new_tokens
 
-    def _complete(self, image_path: str | None, prompt: str) -> str:
+    def _complete(self, image_path: str | None, prompt: str, accept=None) -> str:
         from PIL import Image
 
         content: list[dict[str, Any]] = [{"type": "image"}] if image_path else []
