@@ -4,7 +4,8 @@ prompts (verbatim), and VSFA's constructive score.
 Configuration comes from the environment at call time (:meth:`EndpointConfig.from_env`):
 ``VSFA_JUDGE_BASE_URL`` / ``VSFA_JUDGE_MODEL`` / ``VSFA_JUDGE_API_KEY``, falling back to lmms-eval's
 ``OPENAI_API_URL`` / ``MODEL_VERSION`` / ``OPENAI_API_KEY``; optional ``VSFA_JUDGE_TIMEOUT`` (seconds per
-connect/read) and ``VSFA_JUDGE_MAX_RETRIES``. ``VSFA_JUDGE_CACHE_DIR`` caches the single-row judge
+connect/read), ``VSFA_JUDGE_DEADLINE`` (seconds per attempt, all in; default 5 x the timeout) and
+``VSFA_JUDGE_MAX_RETRIES``. ``VSFA_JUDGE_CACHE_DIR`` caches the single-row judge
 functions (the batch API takes ``cache_dir``).
 
 A judgement that failed (endpoint error after retries) or cannot be parsed is
