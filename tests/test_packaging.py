@@ -56,6 +56,23 @@ def test_doctor_reports_active_registration():
     assert "llamafactory   0.9.5" in result.stdout
 
 
+def test_doctor_names_tested_ranges_and_counts_benchmark_rows(tmp_path):
+    import fixtures_benchmarks as fb
+
+    from vsfa_plugins.lmms.benchmarks import mmsafetybench
+
+    root = fb.build_all(tmp_path / "data")
+    result = run_cli([bin_path("vsfa"), "doctor"], env={"VSFA_DATA_ROOT": str(root)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tested ranges: " in result.stdout and "llamafactory " in result.stdout
+    assert "    sd: 26 rows (published 1680)" in result.stdout
+    assert "    safe: 2 rows (published 250)" in result.stdout and "unsafe: 2 rows (published 200)" in result.stdout
+    # a referenced image gone: doctor names it (a run would stop at that row) and fails
+    (root / "mm-safetybench" / "imgs" / mmsafetybench.SCENARIOS[0] / "TYPO" / "1.jpg").unlink()
+    result = run_cli([bin_path("vsfa"), "doctor"], env={"VSFA_DATA_ROOT": str(root)})
+    assert result.returncode == 1 and "typo: ERROR" in result.stdout and "TYPO/1.jpg" in result.stdout, result.stdout
+
+
 def test_doctor_fails_when_registration_is_off():
     result = run_cli([bin_path("vsfa"), "doctor"], env={"VSFA_PLUGINS_DISABLE": "1"})
     assert result.returncode == 1

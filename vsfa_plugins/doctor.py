@@ -29,13 +29,14 @@ def _lmms_section(out) -> bool:
         groups = [n for n in names if n.startswith("vsfa_safety")]
         out.write(f"  {len(names)} vsfa_ tasks/groups from {st['folder']}\n  suites: {', '.join(groups)}\n")
         out.write(f"  tasks: {', '.join(n for n in names if n not in groups)}\n")
-    _lmms_data(out)
-    return st["active"]
+    return _lmms_data(out) and st["active"]
 
 
-def _lmms_data(out) -> None:
+def _lmms_data(out) -> bool:
     from .lmms.benchmarks import benchmarks
-    from .lmms.data import data_root, local_status
+    from .lmms.data import check_local_release, data_root, local_status
+
+    ok = True
 
     out.write(f"benchmark data under {data_root()} ($VSFA_DATA_ROOT):\n")
     for benchmark in benchmarks().values():
@@ -47,6 +48,10 @@ def _lmms_data(out) -> None:
             line += f" (expected {benchmark.folder()}/; published at {benchmark.published}"
             line += f"; hub fallback {benchmark.hf_id} at run time)" if benchmark.hf_id else ")"
         out.write(line + "\n")
+        for check in check_local_release(benchmark):  # every referenced file stat-ed; counts vs published
+            out.write(f"    {check.line()}\n")
+            ok &= check.ok
+    return ok
 
 
 def _version(name: str) -> str:
@@ -68,6 +73,9 @@ def run_doctor(out) -> int:
     out.write(f"python {sys.version.split()[0]} ({sys.executable})\n")
     for name in PACKAGES:
         out.write(f"  {name:<14} {_version(name)}\n")
+    from .versions import summary_lines  # the ranges of pyproject.toml that .ci/install-routes.sh tests
+
+    out.write("".join(f"  {line}\n" for line in summary_lines()))
 
     pths = pth_files()
     out.write(f"import hook (.pth): {', '.join(pths) if pths else 'MISSING — reinstall vsfa-plugins'}\n")
