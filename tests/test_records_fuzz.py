@@ -6,7 +6,7 @@ import json
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vsfa_plugins.records import RecordError, iter_json_rows, parse_record, validate_file
@@ -164,3 +164,26 @@ def test_jsonl_rows_match_json_loads_line_by_line(tmp_path, lines):
             assert str(got[n].error).startswith(f"{path}:{n}: ")
         else:
             assert got[n].error is None and got[n].obj == expected
+
+
+@SETTINGS
+@given(obj=conversation_rows | alpaca_rows | row_like)
+@example(obj={"id": 1, "image": "a.png", "conversations": [{"from": "human", "value": "<image>\nq"},
+                                                          {"from": "gpt", "value": "a"}]})
+@example(obj={"id": True, "image": " ", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]})
+def test_fast_row_path_agrees_with_the_full_parse(obj):
+    """parse_conversation's shortcut for plain-dict LLaVA rows gives what the full parse gives (a read-only
+    Mapping view of the same row always takes the full parse)."""
+    from types import MappingProxyType
+
+    from vsfa_plugins.records.conversation import parse_conversation
+
+    if not isinstance(obj, dict):
+        return
+    results = []
+    for view in (obj, MappingProxyType(obj)):
+        try:
+            results.append(parse_conversation(view, "f:1"))
+        except RecordError as err:
+            results.append((err.reason, str(err)))
+    assert results[0] == results[1]

@@ -170,6 +170,16 @@ def parse_images(obj: Mapping, r: _Row) -> list[str]:
 
 def parse_conversation(obj: Any, prefix: str, loc: Location | None = None) -> SourceRow:
     """Parse one row; raise :class:`BadRow` (message ``"<prefix> (id=…): …"``, with a ``reason``) if bad."""
+    if type(obj) is dict and obj.get("turns") is None and obj.get("system") is None:
+        # the common LLaVA row (one image path or none) at C speed; anything else takes the full walk
+        row_id, image = obj.get("id"), obj.get("images")
+        if image is None:
+            image = obj.get("image")
+        if (type(row_id) is str or type(row_id) is int or row_id is None) and (
+                image is None or (type(image) is str and image.strip())):
+            turns = _simple_llava_turns(obj.get("conversations"))
+            if turns is not None:
+                return SourceRow(row_id, [] if image is None else [image], turns, "", "llava")
     if not isinstance(obj, Mapping):  # datasets hands converters a lazy Mapping, not a dict
         raise BadRow(f"{prefix}: a row must be a JSON object, got {type(obj).__name__}", "not_an_object", loc)
     row_id = obj.get("id")
@@ -182,10 +192,7 @@ def parse_conversation(obj: Any, prefix: str, loc: Location | None = None) -> So
     elif not isinstance(system, str):
         raise r.bad("bad_field", f"'system' must be a string, got {type(system).__name__}")
     sys_msg = ""
-    turns = _simple_llava_turns(obj.get("conversations")) if obj.get("turns") is None else None
-    if turns is not None:  # the common LLaVA row, checked at C speed (the walk below agrees on it)
-        style = "llava"
-    elif obj.get("turns") is not None:
+    if obj.get("turns") is not None:
         turns, style = _turns_from_pairs(obj["turns"], r), "turns"
     elif obj.get("conversations") is not None:
         turns, sys_msg = _turns_from_messages(obj["conversations"], "from", "value", "conversations", r)
