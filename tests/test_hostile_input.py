@@ -464,3 +464,28 @@ def test_dead_code_is_gone():
     for path in (ROOT / "vsfa_plugins").rglob("*.py"):
         text = path.read_text()
         assert "REASONS" not in text and "reason_of" not in text, path
+
+
+@pytest.mark.parametrize("fmt, ext", [("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp"), ("WEBP", "webp"),
+                                      ("PPM", "ppm"), ("TIFF", "tif")])
+def test_header_sizes_match_pil_for_every_format(tmp_path, fmt, ext):
+    from vsfa_plugins.records.images import inspect_image
+
+    path = tmp_path / f"x.{ext}"
+    Image.new("RGB", (37, 23), "blue").save(path, format=fmt)
+    assert inspect_image(str(path), 10**6) == (37, 23)
+    with pytest.raises(Exception, match=r"has 37×23 pixels, more than the limit 100"):
+        inspect_image(str(path), 100)
+
+
+def test_a_jpeg_claiming_30000_squared_is_refused_before_decoding(tmp_path):
+    from vsfa_plugins.records.images import ImageChecker
+
+    Image.new("RGB", (16, 16), "green").save(tmp_path / "ok.jpg", quality=90)
+    data = bytearray((tmp_path / "ok.jpg").read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 30000, 30000)
+    (tmp_path / "bomb.jpg").write_bytes(bytes(data))
+    with pytest.raises(BadRow, match=r"bomb\.jpg has 30000×30000 pixels") as err:
+        ImageChecker([str(tmp_path)], check="decode").output_paths(["bomb.jpg"], LOC, None)
+    assert err.value.reason == "image_too_large"

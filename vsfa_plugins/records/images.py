@@ -229,7 +229,8 @@ def _is_file(path: str) -> str:
 # one image file: size from the header, completeness, decoding
 # --------------------------------------------------------------------------------------------------
 
-_HEAD = 64
+#: the first read of a file: PNG/GIF/BMP/WebP headers, and most JPEGs' segments up to the frame header
+_HEAD = 1024
 
 
 def inspect_image(path: str, max_pixels: int, decode: bool = False) -> tuple[int, int]:
@@ -329,7 +330,7 @@ def _parse_header(head: bytes, f, size: int) -> tuple[str, tuple[int, int] | Non
             w, h = struct.unpack(">II", head[16:24])
             return "PNG", (w, h), _tail(f, size).endswith(b"IEND\xaeB`\x82")
         if head.startswith(b"\xff\xd8\xff"):
-            return "JPEG", _jpeg_size(f), _tail(f, size).rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+            return "JPEG", _jpeg_size(head, f), _tail(f, size).rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
         if head.startswith((b"GIF87a", b"GIF89a")):
             return "GIF", struct.unpack("<HH", head[6:10]), _tail(f, size).rstrip(b"\x00").endswith(b";")
         if head.startswith(b"BM") and len(head) >= 26:
@@ -348,12 +349,16 @@ def _parse_header(head: bytes, f, size: int) -> tuple[str, tuple[int, int] | Non
     return "", None, None
 
 
-def _jpeg_size(f) -> tuple[int, int] | None:
-    """Walk the JPEG segments to the frame header (SOFn) — bounded, reading a few bytes per segment."""
+def _jpeg_size(head: bytes, f) -> tuple[int, int]:
+    """Walk the JPEG segments to the frame header (SOFn) — bounded; within ``head`` when it holds them,
+    else reading a few bytes per segment."""
     pos = 2
     for _ in range(4096):
-        f.seek(pos)
-        seg = f.read(4)
+        if pos + 9 <= len(head):
+            seg = head[pos:pos + 9]
+        else:
+            f.seek(pos)
+            seg = f.read(9)
         if len(seg) < 4 or seg[0] != 0xFF:
             break
         marker = seg[1]
@@ -364,8 +369,7 @@ def _jpeg_size(f) -> tuple[int, int] | None:
             pos += 2
             continue
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            f.seek(pos + 5)
-            h, w = struct.unpack(">HH", f.read(4))
+            h, w = struct.unpack(">HH", seg[5:9])
             return w, h
         length = struct.unpack(">H", seg[2:4])[0]
         if length < 2:
