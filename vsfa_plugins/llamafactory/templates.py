@@ -33,6 +33,8 @@ def register_templates() -> list[str]:
         if name in TEMPLATES:
             continue
         base = TEMPLATES[base_name]
+        # LLaMA-Factory 0.9.5 added Template.preserve_thinking; 0.9.4 (the oldest we support) has no such field
+        extra = {"preserve_thinking": base.preserve_thinking} if hasattr(base, "preserve_thinking") else {}
         register_template(
             name=name,
             format_user=StringFormatter(slots=user_slots),
@@ -50,9 +52,9 @@ def register_templates() -> list[str]:
             replace_eos=base.replace_eos,
             replace_jinja_template=base.replace_jinja_template,
             enable_thinking=base.enable_thinking,
-            preserve_thinking=base.preserve_thinking,
             mm_plugin=base.mm_plugin,
             template_class=type(base),
+            **extra,
         )
         registered.append(name)
     return registered
