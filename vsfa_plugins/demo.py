@@ -247,7 +247,7 @@ def print_table(out: Path, log=print) -> None:
 
 def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="end-to-end demo: build data, evaluate, fine-tune two LoRA adapters, report")
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--out-dir", "--out", dest="out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--model", default=None, help="HF id or local path of a Qwen2-VL model (default: tiny random)")
     p.add_argument("--template", default="qwen2_vl")
     p.add_argument("--data-root", default=None, help="benchmark releases (VSFA_DATA_ROOT); default: rendered demo set")
