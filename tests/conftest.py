@@ -90,6 +90,21 @@ def tiny_llava() -> Path:
     return ensure_tiny_model("llava")
 
 
+@pytest.fixture(scope="session")
+def tiny_model():
+    """``tiny_model(kind)`` -> the cached tiny model of that family (vsfa_plugins.testing.tiny.KINDS)."""
+    from vsfa_plugins.testing.tiny import ensure_tiny_model
+
+    built: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in built:
+            built[kind] = ensure_tiny_model(kind)
+        return built[kind]
+
+    return get
+
+
 @pytest.fixture()
 def example_data(tmp_path) -> Path:
     """A private copy of the shipped example data (tests may add bad files next to it)."""

@@ -80,3 +80,28 @@ def test_evaluator_calls_what_our_tasks_provide():
     assert "configs[task_name] = dict(task.dump_config())" in _source(evaluator.evaluate)
     # a YAML `metadata` dict is kept as is in the dumped config (where our provenance rides)
     assert "metadata" in TaskConfig.__dataclass_fields__
+
+
+def test_llava_hf_guard_is_installed_and_still_needed(tiny_llava):
+    """chat ``llava_hf`` feeds ``images=[]`` to the processor on a text-only request (XSTest, MM-SafetyBench
+    ``text``) and transformers' image processor raises IndexError on it. If this test fails because the call
+    moved or ``images=[]`` now works, upstream changed: re-check, then drop or adapt guard 5 of upstream.py."""
+    import pytest
+    from lmms_eval.models.chat.llava_hf import LlavaHf
+    from transformers import AutoProcessor
+
+    assert autoload.TRIGGERS["lmms_eval.models.chat.llava_hf"] == upstream.MODEL_GUARDS["lmms_eval.models.chat.llava_hf"]
+    assert set(upstream.MODEL_GUARDS.items()) <= set(autoload.TRIGGERS.items())
+    assert getattr(LlavaHf.generate_until, "__vsfa_patched__", False)  # the hook ran on the import above
+    source = _source(LlavaHf.generate_until)
+    assert upstream.LLAVA_HF_PROCESSOR_CALL in source
+    assert "visual, video, _ = messages.extract_media()" in source and "visuals = self.flatten(visuals)" in source
+
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    prompt = "USER: Hello? ASSISTANT:"
+    with pytest.raises(IndexError):  # still broken upstream: the guard is still needed
+        processor(images=[], videos=None, text=prompt, return_tensors="pt")
+    guarded = upstream._EmptyImagesAsNone(processor)
+    assert guarded.tokenizer is processor.tokenizer
+    assert guarded(images=[], videos=None, text=prompt, return_tensors="pt")["input_ids"].tolist() == \
+        processor(images=None, videos=None, text=prompt, return_tensors="pt")["input_ids"].tolist()

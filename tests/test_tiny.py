@@ -243,3 +243,55 @@ def test_llamafactory_llava_template_encodes_image_example(built):
     prompt_ids, response_ids = template.encode_oneturn(tokenizer, messages)
     assert prompt_ids.count(tokenizer.convert_tokens_to_ids("<image>")) == 16
     assert response_ids[-1] == tokenizer.eos_token_id == tokenizer.convert_tokens_to_ids("</s>")
+
+
+# --- 5. every family of the matrix (tests/test_families.py) loads as its own architecture -------------
+
+FAMILY_CLASSES = {
+    "qwen2_5vl": ("Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor", 4),  # 64x48 px -> 56x56 -> 2x2
+    "qwen3vl": ("Qwen3VLForConditionalGeneration", "Qwen3VLProcessor", 4),  # -> 64x64 -> 2x2 of 32 px
+    "llava_next_mistral": ("LlavaNextForConditionalGeneration", "LlavaNextProcessor", None),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILY_CLASSES))
+def test_family_loads_as_its_architecture_and_runs_image_and_text_only(kind, tiny_model):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model_cls, processor_cls, n_expected = FAMILY_CLASSES[kind]
+    path = tiny_model(kind)
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    assert type(model).__name__ == model_cls and type(processor).__name__ == processor_cls
+    image_token_id = getattr(model.config, "image_token_id", None) or model.config.image_token_index
+    assert processor.tokenizer.convert_tokens_to_ids(processor.image_token) == image_token_id
+    for with_image in (True, False):
+        content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": "What is in the image?"}]
+        prompt = processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                               add_generation_prompt=True)
+        inputs = processor(images=[_image().resize((64, 48))] if with_image else None, text=[prompt],
+                           return_tensors="pt")
+        n_image = int((inputs["input_ids"] == image_token_id).sum())
+        if with_image:
+            assert n_image == n_expected if n_expected else n_image > 16  # LLaVA-NeXT: base tile + any-res tiles
+        else:
+            assert n_image == 0
+        with torch.no_grad():
+            assert torch.isfinite(model(**inputs).logits).all()
+    if kind == "llava_next_mistral":  # llava-hf/llava-v1.6-mistral-7b-hf's spacing, which our template trains on
+        assert prompt == "[INST] What is in the image? [/INST]"
+
+
+def test_yi_vl_is_a_llava_checkpoint_with_yi_vl_projector(tiny_model):
+    import json
+
+    from safetensors import safe_open
+
+    path = tiny_model("yi_vl")
+    config = json.loads((path / "config.json").read_text())
+    assert config["model_type"] == "llava" and config["is_yi_vl_derived_model"] is True
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        shapes = {k.split("multi_modal_projector.")[1]: tuple(f.get_slice(k).get_shape())
+                  for k in f.keys() if "multi_modal_projector." in k}
+    assert shapes["linear_2.weight"] == shapes["linear_4.weight"] == (64,)  # LayerNorms, as in Yi-VL
+    assert shapes["linear_1.weight"] == (64, 32) and shapes["linear_3.weight"] == (64, 64)

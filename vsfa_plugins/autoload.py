@@ -22,6 +22,8 @@ import traceback
 TRIGGERS = {
     "llamafactory.data": "vsfa_plugins.llamafactory:register",
     "lmms_eval.tasks": "vsfa_plugins.lmms:register",  # our lmms_tasks/ indexed + benchmark data reader
+    # lmms-eval model classes that need a guard (vsfa_plugins.lmms.upstream.MODEL_GUARDS, kept equal by a test)
+    "lmms_eval.models.chat.llava_hf": "vsfa_plugins.lmms.upstream:guard_llava_hf",
 }
 
 #: what happened per trigger in this process, for ``vsfa doctor`` and tests

@@ -14,6 +14,18 @@ Four wraps, all idempotent:
 4. ``TaskManager.load_task_or_group`` — under the ``lmms-eval`` command, one of our data errors ends the run
    with its message and exit status 2 (lmms-eval itself would print a traceback and exit 0). From Python
    (``simple_evaluate``) the exception propagates unchanged.
+
+And one guard for a model class that cannot take our text-only requests (installed by the import hook when
+lmms-eval imports that class's module, see :data:`MODEL_GUARDS`):
+
+5. chat ``llava_hf`` (``lmms_eval/models/chat/llava_hf.py``) — its ``generate_until`` calls
+   ``processor(images=visuals, ...)`` with ``visuals == []`` for a request without an image (XSTest,
+   MM-SafetyBench ``text``), and transformers' image processor indexes ``images[0]`` → ``IndexError``,
+   the whole run dies and no results are written. The guard hands the processor ``images=None`` instead,
+   i.e. the request runs *text-only*, exactly as the benchmark defines it and as ``qwen2_vl`` / ``openai``
+   run it. We deliberately do NOT add a blank image: that would change the model's input for this class
+   only, and its ASR would no longer be comparable with other classes' (the recorded ``image_condition``
+   stays ``no_image`` and stays true).
 """
 
 from __future__ import annotations
@@ -235,6 +247,61 @@ def _wrap_load_task_or_group(cls) -> None:
 
     setattr(load_task_or_group, _PATCHED, True)
     cls.load_task_or_group = load_task_or_group
+
+
+# --- 5. model classes that cannot take a text-only request --------------------------------------
+
+
+class _EmptyImagesAsNone:
+    """A processor proxy: ``images=[]`` (a text-only request) becomes ``images=None``; all else unchanged."""
+
+    def __init__(self, processor):
+        self._vsfa_wrapped = processor
+
+    def __getattr__(self, name):  # tokenizer, apply_chat_template, ... are the real processor's
+        return getattr(self._vsfa_wrapped, name)
+
+    def __call__(self, *args, **kwargs):
+        images = kwargs.get("images")
+        if images is not None and len(images) == 0:
+            kwargs["images"] = None
+        return self._vsfa_wrapped(*args, **kwargs)
+
+
+def _wrap_text_only_processor(cls, attribute: str) -> None:
+    """Before each ``generate_until``, put :class:`_EmptyImagesAsNone` around ``self.<attribute>``."""
+    original = cls.generate_until
+    if getattr(original, _PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def generate_until(self, requests):
+        processor = getattr(self, attribute)
+        if not isinstance(processor, _EmptyImagesAsNone):
+            setattr(self, attribute, _EmptyImagesAsNone(processor))
+        return original(self, requests)
+
+    setattr(generate_until, _PATCHED, True)
+    cls.generate_until = generate_until
+
+
+#: where the call that breaks on ``images=[]`` sits in each guarded class (pinned by the contract test)
+LLAVA_HF_PROCESSOR_CALL = "self._image_processor(images=visuals, videos=videos, text=text"
+
+
+def guard_llava_hf() -> None:
+    """Guard 5 (see the module docstring). Raises :class:`UpstreamChanged` if the call moved."""
+    from lmms_eval.models.chat.llava_hf import LlavaHf
+
+    if LLAVA_HF_PROCESSOR_CALL not in inspect.getsource(inspect.unwrap(LlavaHf.generate_until)):
+        raise UpstreamChanged(f"lmms-eval's chat llava_hf no longer calls {LLAVA_HF_PROCESSOR_CALL!r}")
+    _wrap_text_only_processor(LlavaHf, "_image_processor")
+
+
+#: lmms-eval model module -> its guard; the import hook runs the guard right after the module is imported
+MODEL_GUARDS = {
+    "lmms_eval.models.chat.llava_hf": "vsfa_plugins.lmms.upstream:guard_llava_hf",
+}
 
 
 # --- install -------------------------------------------------------------------------------------

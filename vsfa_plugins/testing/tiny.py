@@ -6,12 +6,24 @@ model family goes through exactly the same loading code (``AutoConfig`` / ``Auto
 ``AutoTokenizer`` / ``AutoModelForImageTextToText.from_pretrained(path)``) as a hub checkpoint — so the
 whole stack can be exercised end to end on a CPU in seconds, with no network and no downloaded weights.
 
-Two families are provided, matching the two chat templates our configs use:
+One builder per model family the papers use (``KINDS``; the README's model-family tables say which
+LLaMA-Factory template and lmms-eval ``--model`` class goes with each):
 
-* ``qwen2vl`` — ``Qwen2VLForConditionalGeneration`` + ``Qwen2VLProcessor`` (LLaMA-Factory ``template: qwen2_vl``,
-  lmms-eval ``--model qwen2_vl``);
-* ``llava``   — ``LlavaForConditionalGeneration`` (CLIP vision tower + Llama text model) + ``LlavaProcessor``
-  (LLaMA-Factory ``template: llava``).
+* ``qwen2vl``   — ``Qwen2VLForConditionalGeneration`` + ``Qwen2VLProcessor`` (template ``qwen2_vl``,
+  lmms-eval ``qwen2_vl``);
+* ``qwen2_5vl`` — ``Qwen2_5_VLForConditionalGeneration`` (window-attention vision tower, RMSNorm, SwiGLU) +
+  ``Qwen2_5_VLProcessor`` (template ``qwen2_vl``, lmms-eval ``qwen2_5_vl``);
+* ``qwen3vl``   — ``Qwen3VLForConditionalGeneration`` (Qwen3 text model with q/k norms and interleaved
+  M-RoPE, patch-16 vision tower with DeepStack) + ``Qwen3VLProcessor`` (template ``qwen3_vl_nothink``,
+  lmms-eval ``qwen3_vl``);
+* ``llava``     — ``LlavaForConditionalGeneration`` (CLIP vision tower + Llama text model) + ``LlavaProcessor``
+  (LLaVA-1.5; template ``llava``, lmms-eval ``llava_hf``);
+* ``llava_next_mistral`` — ``LlavaNextForConditionalGeneration`` (CLIP + Mistral, any-resolution tiling) +
+  ``LlavaNextProcessor`` (LLaVA-1.6-Mistral; template ``vsfa_llava_next_mistral``, lmms-eval ``llava_hf``);
+* ``yi_vl``     — a Yi-VL checkpoint in the layout LLaMA-Factory reads (``BUAADreamer/Yi-VL-6B-hf``): a
+  ``llava`` config with ``is_yi_vl_derived_model: true`` and Yi-VL's LayerNorm projector (``linear_1..4``),
+  which LLaMA-Factory swaps in before loading. transformers has no Yi-VL class of its own (template
+  ``yi_vl``; no lmms-eval class can load it, see the README).
 
 The weights are random (the outputs are gibberish); what is real is every *interface*: the special tokens
 and their ids, the chat templates, the image-token expansion, the config fields the loaders read.
@@ -21,8 +33,8 @@ tokenize into a handful of word-like pieces rather than single bytes.
 
 Public API::
 
-    build_tiny_qwen2vl(out_dir, seed=0) -> Path
-    build_tiny_llava(out_dir, seed=0) -> Path
+    build_tiny_qwen2vl / build_tiny_qwen2_5vl / build_tiny_qwen3vl / build_tiny_llava /
+    build_tiny_llava_next_mistral / build_tiny_yi_vl (out_dir, seed=0) -> Path
     ensure_tiny_model(kind="qwen2vl", cache_dir=None, seed=0) -> Path   # cached, atomic, race-safe
 
 Everything is deterministic: the same seed gives a byte-identical ``model.safetensors`` (and tokenizer).
@@ -267,10 +279,279 @@ def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
     return out
 
 
+def build_tiny_qwen2_5vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
+    """Build a tiny Qwen2.5-VL (``Qwen2_5_VLForConditionalGeneration``) into ``out_dir`` and return its path.
+
+    Same text model and tokenizer as :func:`build_tiny_qwen2vl` (Qwen2.5-VL keeps Qwen2's tokenizer and chat
+    format). Vision tower as Qwen2.5-VL's: RMSNorm + SwiGLU blocks, window attention (window 112 px) with
+    full attention in the last of its 2 blocks (``fullatt_block_indexes``), patch 14, merge 2.
+    """
+    import torch
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    out = _mkdir(out_dir)
+    tokenizer = _build_qwen2_tokenizer()
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN2_SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config=_qwen2_text_config(len(tokenizer), ids),
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, hidden_act="silu", in_channels=3,
+            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2, window_size=112,
+            out_hidden_size=64, fullatt_block_indexes=[1],
+        ),
+        **_qwen_vision_ids(ids),
+        tie_word_embeddings=False,
+    )
+    _save_model(Qwen2_5_VLForConditionalGeneration, config, _qwen_generation_config(ids), out, seed, torch)
+    geometry = dict(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14,
+                    temporal_patch_size=2, merge_size=2)
+    Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**geometry),
+        video_processor=Qwen2VLVideoProcessor(**geometry),
+        tokenizer=tokenizer,
+        chat_template=QWEN2VL_CHAT_TEMPLATE,
+    ).save_pretrained(out)
+    _write_stamp(out, "qwen2_5vl", seed)
+    return out
+
+
+def build_tiny_qwen3vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
+    """Build a tiny Qwen3-VL Instruct (``Qwen3VLForConditionalGeneration``) into ``out_dir``.
+
+    Text model: Qwen3 (explicit head_dim 16, q/k RMSNorm), interleaved M-RoPE sections ``[2, 3, 3]``
+    (``[24, 20, 20]`` for head dim 128 in Qwen3-VL-8B). Vision tower: patch 16, merge 2 (one image token per
+    32x32 pixels), learned position embeddings on an 8x8 grid (interpolated, as the real 48x48 one is),
+    DeepStack features from block 1. Tokenizer: Qwen2's, plus Qwen3's ``<tool_call>`` and ``<think>``
+    tokens; the chat template has no default system prompt (Qwen3-VL's does not).
+    """
+    import torch
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    out = _mkdir(out_dir)
+    tokenizer = _build_qwen2_tokenizer(extra_special=QWEN3_EXTRA_SPECIAL_TOKENS, chat_template=QWEN3VL_CHAT_TEMPLATE)
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN2_SPECIAL_TOKENS}
+    text = _qwen2_text_config(len(tokenizer), ids)
+    del text["max_window_layers"]
+    text.update(head_dim=16, rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
+                                              "mrope_section": [2, 3, 3], "mrope_interleaved": True})
+    config = Qwen3VLConfig(
+        text_config=text,
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, hidden_act="gelu_pytorch_tanh",
+            in_channels=3, patch_size=16, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=64,
+            num_position_embeddings=64, deepstack_visual_indexes=[1],
+        ),
+        **_qwen_vision_ids(ids),
+        tie_word_embeddings=False,
+    )
+    _save_model(Qwen3VLForConditionalGeneration, config, _qwen_generation_config(ids), out, seed, torch)
+    # Qwen3-VL normalises with mean = std = 0.5; images become 64x64 .. 128x128 pixels: 4 .. 16 tokens
+    geometry = dict(size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128}, patch_size=16,
+                    temporal_patch_size=2, merge_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**geometry),
+        video_processor=Qwen3VLVideoProcessor(**geometry),
+        tokenizer=tokenizer,
+        chat_template=QWEN3VL_CHAT_TEMPLATE,
+    ).save_pretrained(out)
+    _write_stamp(out, "qwen3vl", seed)
+    return out
+
+
+def build_tiny_llava_next_mistral(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
+    """Build a tiny LLaVA-1.6-Mistral-HF (``LlavaNextForConditionalGeneration``) into ``out_dir``.
+
+    CLIP vision tower at 56 px, patch 14 (as :func:`build_tiny_llava`); Mistral text model (hidden 64,
+    2 layers, 4 heads, 2 KV heads). Any-resolution tiling over the grid pinpoints 56x112, 112x56, 112x112
+    (the real model's 336-px tiles, scaled down), with the learned ``image_newline`` row separator.
+    Tokenizer: the Llama-style one (Mistral v0.2 is a SentencePiece BPE with ``<unk> <s> </s>``) and the
+    ``[INST] ... [/INST]`` chat template of ``llava-hf/llava-v1.6-mistral-7b-hf``.
+    """
+    import torch
+    from transformers import (
+        CLIPVisionConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+        MistralConfig,
+    )
+
+    out = _mkdir(out_dir)
+    tokenizer = _build_llama_tokenizer(chat_template=LLAVA_NEXT_MISTRAL_CHAT_TEMPLATE)
+    image_size, patch_size = 56, 14
+    pinpoints = [[56, 112], [112, 56], [112, 112]]
+    config = LlavaNextConfig(
+        vision_config=_clip_vision_config(CLIPVisionConfig, image_size, patch_size),
+        text_config=MistralConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, rms_norm_eps=1e-5,
+            sliding_window=None, rope_theta=1000000.0, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        ),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_grid_pinpoints=pinpoints,
+        image_seq_length=(image_size // patch_size) ** 2,
+        projector_hidden_act="gelu",
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        tie_word_embeddings=False,
+    )
+    _copy_llama_ids(config, tokenizer)
+    _save_model(LlavaNextForConditionalGeneration, config, _llama_generation_config(tokenizer), out, seed, torch)
+    LlavaNextProcessor(
+        image_processor=LlavaNextImageProcessor(
+            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+            image_grid_pinpoints=pinpoints,
+        ),
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token="<image>",
+        chat_template=LLAVA_NEXT_MISTRAL_CHAT_TEMPLATE,
+    ).save_pretrained(out)
+    _write_stamp(out, "llava_next_mistral", seed)
+    return out
+
+
+def build_tiny_yi_vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
+    """Build a tiny Yi-VL in the converted-HF layout LLaMA-Factory trains (``BUAADreamer/Yi-VL-6B-hf``).
+
+    transformers has no Yi-VL class: the checkpoint is a ``llava`` config (CLIP + Llama-architecture Yi)
+    flagged ``is_yi_vl_derived_model: true``, whose projector is Yi-VL's ``Linear → LayerNorm → GELU →
+    Linear → LayerNorm`` (``multi_modal_projector.linear_1..4``). LLaMA-Factory sees the flag and swaps its
+    ``LlavaMultiModalProjectorForYiVL`` in before loading; plain ``LlavaForConditionalGeneration`` cannot
+    load those weights (``linear_2`` is a LayerNorm here, a Linear there). Tokens as Yi's:
+    ``<|startoftext|>`` / ``<|endoftext|>``, and Yi-VL's ``### Human: / ### Assistant:`` chat format.
+    """
+    import torch
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    out = _mkdir(out_dir)
+    # "###": Yi's vocabulary has it as one piece; LLaMA-Factory's yi_vl template makes it a stop word (a special
+    # token), which must not add a row the embedding lacks (the real checkpoint needs no resize_vocab either)
+    tokenizer = _build_llama_tokenizer(bos="<|startoftext|>", eos="<|endoftext|>", chat_template=YI_VL_CHAT_TEMPLATE,
+                                       extra=("###",))
+    image_size, patch_size = 56, 14
+    vision = _clip_vision_config(CLIPVisionConfig, image_size, patch_size)
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096, rms_norm_eps=1e-5,
+            rope_theta=5000000.0, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        ),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=(image_size // patch_size) ** 2,
+        projector_hidden_act="gelu",
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        tie_word_embeddings=False,
+    )
+    config.is_yi_vl_derived_model = True  # what LLaMA-Factory's configure_visual_model looks for
+    _copy_llama_ids(config, tokenizer)
+
+    def yi_vl_projector(model):  # same parameter names and shapes as LLaMA-Factory's LlavaMultiModalProjectorForYiVL
+        text_hidden = config.text_config.hidden_size
+        projector = torch.nn.Module()
+        projector.linear_1 = torch.nn.Linear(vision.hidden_size, text_hidden, bias=True)
+        projector.linear_2 = torch.nn.LayerNorm(text_hidden, bias=True)
+        projector.linear_3 = torch.nn.Linear(text_hidden, text_hidden, bias=True)
+        projector.linear_4 = torch.nn.LayerNorm(text_hidden, bias=True)
+        model.model.multi_modal_projector = projector
+
+    _save_model(LlavaForConditionalGeneration, config, _llama_generation_config(tokenizer), out, seed, torch,
+                patch=yi_vl_projector)
+    from transformers import LlavaProcessor
+
+    LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+        ),
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token="<image>",
+        chat_template=YI_VL_CHAT_TEMPLATE,
+    ).save_pretrained(out)
+    _write_stamp(out, "yi_vl", seed)
+    return out
+
+
+def _mkdir(out_dir) -> pathlib.Path:
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _qwen2_text_config(vocab_size: int, ids: dict) -> dict:
+    """The tiny Qwen2 text model every Qwen builder starts from (see :func:`build_tiny_qwen2vl`)."""
+    return dict(
+        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, hidden_act="silu", max_position_embeddings=4096,
+        max_window_layers=2, rms_norm_eps=1e-6,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=False,
+    )
+
+
+def _qwen_vision_ids(ids: dict) -> dict:
+    return dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+
+
+def _qwen_generation_config(ids: dict):
+    from transformers import GenerationConfig
+
+    return GenerationConfig(bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+                            pad_token_id=ids["<|endoftext|>"], do_sample=False)
+
+
+def _clip_vision_config(cls, image_size: int, patch_size: int):
+    return cls(hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2, num_attention_heads=2,
+               image_size=image_size, patch_size=patch_size, hidden_act="quick_gelu")
+
+
+def _copy_llama_ids(config, tokenizer) -> None:
+    # Top-level copies of the text config's ids: the HF Trainer compares the tokenizer with
+    # ``model.config.*_token_id`` and otherwise rewrites them (with a warning) before training.
+    config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+
+
+def _llama_generation_config(tokenizer):
+    from transformers import GenerationConfig
+
+    return GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id, do_sample=False)
+
+
+#: kind -> builder; ``KINDS`` is the family matrix the tests run
 _BUILDERS: dict[str, Callable[..., pathlib.Path]] = {
     "qwen2vl": build_tiny_qwen2vl,
+    "qwen2_5vl": build_tiny_qwen2_5vl,
+    "qwen3vl": build_tiny_qwen3vl,
     "llava": build_tiny_llava,
+    "llava_next_mistral": build_tiny_llava_next_mistral,
+    "yi_vl": build_tiny_yi_vl,
 }
+KINDS = tuple(_BUILDERS)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -324,6 +605,56 @@ LLAVA_CHAT_TEMPLATE = (
 )
 
 
+#: Qwen3-VL Instruct's template (no default system prompt, unlike Qwen2-VL's), content as strings or lists.
+QWEN3VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+#: llava-hf/llava-v1.6-mistral-7b-hf's template: ``[INST] <image>\n{question} [/INST] {answer}</s>`` (with the
+#: space before ``[/INST]`` that LLaMA-Factory's stock ``llava_next_mistral`` template drops).
+LLAVA_NEXT_MISTRAL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}"
+    "{% if message['content'] is string %}{{ message['content'] + '\n\n' }}"
+    "{% else %}{{ message['content'][0]['text'] + '\n\n' }}{% endif %}"
+    "{% elif message['role'] == 'user' %}[INST] "
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n{% endif %}{% endfor %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
+    "{% endif %} [/INST]"
+    "{% else %} {% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{{ message['content'][0]['text'] }}{% endif %}{{ eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+
+#: Yi-VL's conversation format (its repo's ``conv_templates["mm_default"]``, as LLaMA-Factory's ``yi_vl``).
+YI_VL_CHAT_TEMPLATE = (
+    "This is a chat between an inquisitive human and an AI assistant. Assume the role of the AI assistant. "
+    "Read all the images carefully, and respond to the human's questions with informative, helpful, detailed "
+    "and polite answers.\n\n"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}### Human: "
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n{% endif %}{% endfor %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
+    "{% endif %}\n"
+    "{% elif message['role'] == 'assistant' %}### Assistant: "
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{{ message['content'][0]['text'] }}{% endif %}\n"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}### Assistant:{% endif %}"
+)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Tokenizers
 # ---------------------------------------------------------------------------------------------------------
@@ -346,6 +677,9 @@ QWEN2_SPECIAL_TOKENS = (
     "<|image_pad|>",
     "<|video_pad|>",
 )
+
+#: added after Qwen2's in Qwen3's tokenizer (the ones Qwen3-VL Instruct's chat template can emit)
+QWEN3_EXTRA_SPECIAL_TOKENS = ("<tool_call>", "</tool_call>", "<think>", "</think>")
 
 #: Qwen2's pre-tokenisation regex (same as ``transformers.models.qwen2.tokenization_qwen2``).
 _QWEN2_PRETOKENIZE_REGEX = (
@@ -425,7 +759,7 @@ def _corpus_lines() -> list[str]:
     return [line for line in CORPUS.splitlines() if line.strip()] * 2
 
 
-def _build_qwen2_tokenizer():
+def _build_qwen2_tokenizer(extra_special: tuple[str, ...] = (), chat_template: str = ""):
     """Train a byte-level BPE with Qwen2's exact normaliser / pre-tokeniser and wrap it in ``Qwen2Tokenizer``.
 
     ``Qwen2Tokenizer`` (transformers 5) rebuilds its backend from ``vocab`` + ``merges`` with its own
@@ -475,8 +809,10 @@ def _build_qwen2_tokenizer():
         split_special_tokens=False,
     )
     tokenizer.add_tokens([AddedToken(tok, special=True, normalized=False) for tok in QWEN2_SPECIAL_TOKENS])
+    if extra_special:
+        tokenizer.add_tokens([AddedToken(tok, special=False, normalized=False) for tok in extra_special])
     tokenizer.eos_token = "<|im_end|>"  # as in Qwen2-VL-Instruct (the base model's eos is <|endoftext|>)
-    tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template or QWEN2VL_CHAT_TEMPLATE
     expected = list(range(len(vocab), len(vocab) + len(QWEN2_SPECIAL_TOKENS)))
     got = tokenizer.convert_tokens_to_ids(list(QWEN2_SPECIAL_TOKENS))
     if got != expected:  # a silent id shuffle would break the config's image_token_id etc.
@@ -484,7 +820,7 @@ def _build_qwen2_tokenizer():
     return tokenizer
 
 
-def _build_llama_tokenizer():
+def _build_llama_tokenizer(bos: str = "<s>", eos: str = "</s>", chat_template: str = "", extra: tuple[str, ...] = ()):
     """Train a SentencePiece-style BPE (``▁`` word marker, byte fallback) and wrap it in ``LlamaTokenizer``.
 
     Mirrors llava-hf/llava-1.5: ``<unk>``, ``<s>``, ``</s>`` at ids 0-2, the 256 ``<0xNN>`` byte-fallback
@@ -515,7 +851,7 @@ def _build_llama_tokenizer():
     backend.train_from_iterator(_corpus_lines(), trainer)
     trained, merges = _vocab_and_merges(backend)
 
-    vocab: dict[str, int] = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    vocab: dict[str, int] = {"<unk>": 0, bos: 1, eos: 2}
     for byte in range(256):
         vocab[f"<0x{byte:02X}>"] = len(vocab)
     for token in sorted(trained, key=trained.__getitem__):
@@ -525,8 +861,8 @@ def _build_llama_tokenizer():
         vocab=vocab,
         merges=merges,
         unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
+        bos_token=bos,
+        eos_token=eos,
         add_bos_token=True,
         add_eos_token=False,
         legacy=False,
@@ -536,7 +872,9 @@ def _build_llama_tokenizer():
     )
     tokenizer.add_tokens([AddedToken("<image>", special=True, normalized=False)])
     tokenizer.add_special_tokens({"pad_token": "<pad>"})
-    tokenizer.chat_template = LLAVA_CHAT_TEMPLATE
+    if extra:  # pieces the real vocabulary has and a template needs as one token
+        tokenizer.add_tokens([AddedToken(tok, special=False, normalized=False) for tok in extra])
+    tokenizer.chat_template = chat_template or LLAVA_CHAT_TEMPLATE
     return tokenizer
 
 
@@ -552,7 +890,7 @@ def _vocab_and_merges(backend) -> tuple[dict[str, int], list[tuple[str, str]]]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _save_model(model_cls, config, generation_config, out: pathlib.Path, seed: int, torch) -> None:
+def _save_model(model_cls, config, generation_config, out: pathlib.Path, seed: int, torch, patch=None) -> None:
     """Initialise ``model_cls(config)`` from ``seed`` and save it as float32 safetensors.
 
     The global RNG is seeded right before construction and restored afterwards, so the weights depend on
@@ -561,7 +899,10 @@ def _save_model(model_cls, config, generation_config, out: pathlib.Path, seed: i
     rng_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        model = model_cls(config).to(torch.float32).eval()
+        model = model_cls(config)
+        if patch is not None:  # a module transformers' class lacks (Yi-VL's projector), initialised from seed too
+            patch(model)
+        model = model.to(torch.float32).eval()
     finally:
         torch.random.set_rng_state(rng_state)
     with torch.no_grad():
@@ -598,4 +939,5 @@ def _default_cache_dir() -> pathlib.Path:
     return pathlib.Path(env) if env else pathlib.Path.home() / ".cache" / "vsfa-plugins"
 
 
-__all__ = ["TINY_VERSION", "build_tiny_llava", "build_tiny_qwen2vl", "ensure_tiny_model"]
+__all__ = ["KINDS", "TINY_VERSION", "build_tiny_llava", "build_tiny_llava_next_mistral", "build_tiny_qwen2_5vl",
+           "build_tiny_qwen2vl", "build_tiny_qwen3vl", "build_tiny_yi_vl", "ensure_tiny_model"]
