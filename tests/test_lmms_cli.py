@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import fixtures_benchmarks as fb
@@ -141,3 +142,34 @@ def test_doctor_lists_our_tasks_and_the_data_it_found(tmp_path):
     assert f"benchmark data under {data_root}" in result.stdout
     assert "  xstest          found" in result.stdout
     assert "  vlguard         absent (expected" in result.stdout and "hub fallback ys-zong/VLGuard" in result.stdout
+
+
+def test_doctor_preflight_says_which_input_kinds_work(tiny_llava):
+    """`vsfa doctor --model CLASS --model-args ...` on the class that breaks on text-only requests: with our
+    guard every kind works; with the hook off the preflight names the failing kind (and exits 1)."""
+    args = [bin_path("vsfa"), "doctor", "--model", "llava_hf", "--model-args",
+            f"pretrained={tiny_llava},device=cpu,device_map=cpu"]
+    kinds = ("image", "image_after_text", "typographic", "text_only")
+    result = run_cli(args, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "loaded lmms_eval.models.chat.llava_hf.LlavaHf" in result.stdout
+    for kind in kinds:
+        assert re.search(rf"^  {kind} +ok ", result.stdout, re.M), result.stdout
+    assert "status: OK" in result.stdout
+
+    result = run_cli(args, env={"VSFA_PLUGINS_DISABLE": "1"}, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert re.search(r"^  text_only +FAILED .*IndexError", result.stdout, re.M), result.stdout
+    assert re.search(r"^  image +ok ", result.stdout, re.M)
+    assert "status: PROBLEM: text_only failed" in result.stdout
+
+
+def test_doctor_preflight_openai_keeps_the_key_out_of_its_output():
+    from mock_openai import MockOpenAI
+
+    with MockOpenAI(responder=lambda body: "A campfire.") as mock:
+        result = run_cli([bin_path("vsfa"), "doctor", "--model", "openai", "--model-args",
+                          f"model=served,base_url={mock.url},api_key=sk-preflight-secret-42"], timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert result.stdout.count(" ok ") == 4 and "A campfire." in result.stdout
+    assert "sk-preflight-secret-42" not in result.stdout and "api_key=***" in result.stdout

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("doctor", help="print versions and whether the plugins are registered (non-zero if not)")
+    p.add_argument("--model", help="preflight instead: send one request per input kind (image, text-only, "
+                   "typographic, ...) through this lmms-eval --model class and say what works")
+    p.add_argument("--model-args", default="", help="the lmms-eval --model_args for --model")
     p.set_defaults(func=_doctor)
 
     p = sub.add_parser("validate", help="validate a dataset file in the vsfa / rejection_mix format")
@@ -56,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 def _doctor(args) -> int:
     from .doctor import run_doctor
 
-    return run_doctor(sys.stdout)
+    if args.model_args and not args.model:
+        print("vsfa doctor: --model-args needs --model", file=sys.stderr)
+        return 2
+    return run_doctor(sys.stdout, model=args.model, model_args=args.model_args)
 
 
 def _validate(args) -> int:

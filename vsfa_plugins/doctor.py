@@ -1,4 +1,8 @@
-"""``vsfa doctor``: versions, install route, and whether our registrations are live in a fresh process."""
+"""``vsfa doctor``: versions, install route, and whether our registrations are live in a fresh process.
+
+``vsfa doctor --model CLASS --model-args ...`` instead runs the preflight of :mod:`vsfa_plugins.lmms.preflight`:
+one request per input kind our tasks send, through that lmms-eval model class.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +70,11 @@ def pth_files() -> list[str]:
     return sorted({p for d in dirs for p in glob.glob(os.path.join(d, PTH_NAME))})
 
 
-def run_doctor(out) -> int:
+def run_doctor(out, model: str | None = None, model_args: str = "") -> int:
+    if model:
+        from .lmms.preflight import run_preflight
+
+        return run_preflight(out, model, model_args)
     from . import autoload
 
     ok = True
