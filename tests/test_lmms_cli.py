@@ -154,13 +154,13 @@ def test_doctor_preflight_says_which_input_kinds_work(tiny_llava):
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "loaded lmms_eval.models.chat.llava_hf.LlavaHf" in result.stdout
     for kind in kinds:
-        assert re.search(rf"^  {kind} +ok ", result.stdout, re.M), result.stdout
+        assert re.search(rf"^  {kind} +ok ", result.stdout, re.MULTILINE), result.stdout
     assert "status: OK" in result.stdout
 
     result = run_cli(args, env={"VSFA_PLUGINS_DISABLE": "1"}, timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
-    assert re.search(r"^  text_only +FAILED .*IndexError", result.stdout, re.M), result.stdout
-    assert re.search(r"^  image +ok ", result.stdout, re.M)
+    assert re.search(r"^  text_only +FAILED .*IndexError", result.stdout, re.MULTILINE), result.stdout
+    assert re.search(r"^  image +ok ", result.stdout, re.MULTILINE)
     assert "status: PROBLEM: text_only failed" in result.stdout
 
 

@@ -116,7 +116,6 @@ def build_tiny_qwen2vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Pat
     so one 28x28 pixel block becomes one ``<|image_pad|>`` token. The image processor is limited to
     56*56..112*112 pixels, i.e. 4 to 16 image tokens per image.
     """
-    import torch
     from transformers import (
         GenerationConfig,
         Qwen2VLConfig,
@@ -175,21 +174,13 @@ def build_tiny_qwen2vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Pat
         pad_token_id=ids["<|endoftext|>"],
         do_sample=False,
     )
-    _save_model(Qwen2VLForConditionalGeneration, config, generation_config, out, seed, torch)
-
     # size = {min_pixels, max_pixels}: images are resized to 56x56 .. 112x112, i.e. 4 .. 16 image tokens.
     # Callers may still override per load, as lmms-eval does: AutoProcessor.from_pretrained(..., max_pixels=).
     geometry = dict(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14,
                     temporal_patch_size=2, merge_size=2)
-    processor = Qwen2VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**geometry),
-        video_processor=Qwen2VLVideoProcessor(**geometry),
-        tokenizer=tokenizer,
-        chat_template=QWEN2VL_CHAT_TEMPLATE,
-    )
-    processor.save_pretrained(out)
-    _write_stamp(out, "qwen2vl", seed)
-    return out
+    return _finish_qwen(out, "qwen2vl", seed, Qwen2VLForConditionalGeneration, config, generation_config,
+                        Qwen2VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor, geometry, tokenizer,
+                        QWEN2VL_CHAT_TEMPLATE)
 
 
 def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
@@ -200,11 +191,9 @@ def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
     tokens per image. Text model: Llama, hidden 64, 2 layers, 4 heads. Token layout follows llava-hf:
     ``<unk>``=0, ``<s>``=1, ``</s>``=2, then the vocabulary, then ``<image>`` and ``<pad>`` appended last.
     """
-    import torch
     from transformers import (
         CLIPImageProcessor,
         CLIPVisionConfig,
-        GenerationConfig,
         LlamaConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
@@ -250,33 +239,11 @@ def build_tiny_llava(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
         vision_feature_layer=-2,
         tie_word_embeddings=False,
     )
-    # Top-level copies of the text config's ids: the HF Trainer compares the tokenizer with
-    # ``model.config.*_token_id`` and otherwise rewrites them (with a warning) before training.
-    config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
-    config.pad_token_id = tokenizer.pad_token_id
-    generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        do_sample=False,
+    return _finish_llava(
+        out, "llava", seed, LlavaForConditionalGeneration, config, tokenizer, LlavaProcessor,
+        CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}),
+        patch_size, LLAVA_CHAT_TEMPLATE,
     )
-    _save_model(LlavaForConditionalGeneration, config, generation_config, out, seed, torch)
-
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": image_size},
-            crop_size={"height": image_size, "width": image_size},
-        ),
-        tokenizer=tokenizer,
-        patch_size=patch_size,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,  # CLIP's CLS token (removed again by the "default" strategy)
-        image_token="<image>",
-        chat_template=LLAVA_CHAT_TEMPLATE,
-    )
-    processor.save_pretrained(out)
-    _write_stamp(out, "llava", seed)
-    return out
 
 
 def build_tiny_qwen2_5vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
@@ -286,7 +253,6 @@ def build_tiny_qwen2_5vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.P
     format). Vision tower as Qwen2.5-VL's: RMSNorm + SwiGLU blocks, window attention (window 112 px) with
     full attention in the last of its 2 blocks (``fullatt_block_indexes``), patch 14, merge 2.
     """
-    import torch
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
@@ -308,17 +274,11 @@ def build_tiny_qwen2_5vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.P
         **_qwen_vision_ids(ids),
         tie_word_embeddings=False,
     )
-    _save_model(Qwen2_5_VLForConditionalGeneration, config, _qwen_generation_config(ids), out, seed, torch)
     geometry = dict(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14,
                     temporal_patch_size=2, merge_size=2)
-    Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**geometry),
-        video_processor=Qwen2VLVideoProcessor(**geometry),
-        tokenizer=tokenizer,
-        chat_template=QWEN2VL_CHAT_TEMPLATE,
-    ).save_pretrained(out)
-    _write_stamp(out, "qwen2_5vl", seed)
-    return out
+    return _finish_qwen(out, "qwen2_5vl", seed, Qwen2_5_VLForConditionalGeneration, config,
+                        _qwen_generation_config(ids), Qwen2_5_VLProcessor, Qwen2VLImageProcessor,
+                        Qwen2VLVideoProcessor, geometry, tokenizer, QWEN2VL_CHAT_TEMPLATE)
 
 
 def build_tiny_qwen3vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
@@ -330,7 +290,6 @@ def build_tiny_qwen3vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Pat
     DeepStack features from block 1. Tokenizer: Qwen2's, plus Qwen3's ``<tool_call>`` and ``<think>``
     tokens; the chat template has no default system prompt (Qwen3-VL's does not).
     """
-    import torch
     from transformers import (
         Qwen2VLImageProcessor,
         Qwen3VLConfig,
@@ -356,18 +315,12 @@ def build_tiny_qwen3vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Pat
         **_qwen_vision_ids(ids),
         tie_word_embeddings=False,
     )
-    _save_model(Qwen3VLForConditionalGeneration, config, _qwen_generation_config(ids), out, seed, torch)
     # Qwen3-VL normalises with mean = std = 0.5; images become 64x64 .. 128x128 pixels: 4 .. 16 tokens
     geometry = dict(size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128}, patch_size=16,
                     temporal_patch_size=2, merge_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**geometry),
-        video_processor=Qwen3VLVideoProcessor(**geometry),
-        tokenizer=tokenizer,
-        chat_template=QWEN3VL_CHAT_TEMPLATE,
-    ).save_pretrained(out)
-    _write_stamp(out, "qwen3vl", seed)
-    return out
+    return _finish_qwen(out, "qwen3vl", seed, Qwen3VLForConditionalGeneration, config, _qwen_generation_config(ids),
+                        Qwen3VLProcessor, Qwen2VLImageProcessor, Qwen3VLVideoProcessor, geometry, tokenizer,
+                        QWEN3VL_CHAT_TEMPLATE)
 
 
 def build_tiny_llava_next_mistral(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
@@ -379,7 +332,6 @@ def build_tiny_llava_next_mistral(out_dir: str | os.PathLike, seed: int = 0) -> 
     Tokenizer: the Llama-style one (Mistral v0.2 is a SentencePiece BPE with ``<unk> <s> </s>``) and the
     ``[INST] ... [/INST]`` chat template of ``llava-hf/llava-v1.6-mistral-7b-hf``.
     """
-    import torch
     from transformers import (
         CLIPVisionConfig,
         LlavaNextConfig,
@@ -409,22 +361,12 @@ def build_tiny_llava_next_mistral(out_dir: str | os.PathLike, seed: int = 0) -> 
         vision_feature_layer=-2,
         tie_word_embeddings=False,
     )
-    _copy_llama_ids(config, tokenizer)
-    _save_model(LlavaNextForConditionalGeneration, config, _llama_generation_config(tokenizer), out, seed, torch)
-    LlavaNextProcessor(
-        image_processor=LlavaNextImageProcessor(
-            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-            image_grid_pinpoints=pinpoints,
-        ),
-        tokenizer=tokenizer,
-        patch_size=patch_size,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        image_token="<image>",
-        chat_template=LLAVA_NEXT_MISTRAL_CHAT_TEMPLATE,
-    ).save_pretrained(out)
-    _write_stamp(out, "llava_next_mistral", seed)
-    return out
+    image_processor = LlavaNextImageProcessor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+        image_grid_pinpoints=pinpoints,
+    )
+    return _finish_llava(out, "llava_next_mistral", seed, LlavaNextForConditionalGeneration, config, tokenizer,
+                         LlavaNextProcessor, image_processor, patch_size, LLAVA_NEXT_MISTRAL_CHAT_TEMPLATE)
 
 
 def build_tiny_yi_vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
@@ -438,7 +380,14 @@ def build_tiny_yi_vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
     ``<|startoftext|>`` / ``<|endoftext|>``, and Yi-VL's ``### Human: / ### Assistant:`` chat format.
     """
     import torch
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     out = _mkdir(out_dir)
     # "###": Yi's vocabulary has it as one piece; LLaMA-Factory's yi_vl template makes it a stop word (a special
@@ -463,7 +412,6 @@ def build_tiny_yi_vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
         tie_word_embeddings=False,
     )
     config.is_yi_vl_derived_model = True  # what LLaMA-Factory's configure_visual_model looks for
-    _copy_llama_ids(config, tokenizer)
 
     def yi_vl_projector(model):  # same parameter names and shapes as LLaMA-Factory's LlavaMultiModalProjectorForYiVL
         text_hidden = config.text_config.hidden_size
@@ -474,22 +422,49 @@ def build_tiny_yi_vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
         projector.linear_4 = torch.nn.LayerNorm(text_hidden, bias=True)
         model.model.multi_modal_projector = projector
 
-    _save_model(LlavaForConditionalGeneration, config, _llama_generation_config(tokenizer), out, seed, torch,
-                patch=yi_vl_projector)
-    from transformers import LlavaProcessor
+    return _finish_llava(
+        out, "yi_vl", seed, LlavaForConditionalGeneration, config, tokenizer, LlavaProcessor,
+        CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}),
+        patch_size, YI_VL_CHAT_TEMPLATE, patch=yi_vl_projector,
+    )
 
-    LlavaProcessor(
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-        ),
+
+def _finish_qwen(out, kind, seed, model_cls, config, generation_config, processor_cls, image_processor_cls,
+                 video_processor_cls, geometry, tokenizer, chat_template) -> pathlib.Path:
+    """Save a Qwen-family model and its processor (image + video processors on one geometry), then stamp."""
+    import torch
+
+    _save_model(model_cls, config, generation_config, out, seed, torch)
+    processor_cls(
+        image_processor=image_processor_cls(**geometry),
+        video_processor=video_processor_cls(**geometry),
+        tokenizer=tokenizer,
+        chat_template=chat_template,
+    ).save_pretrained(out)
+    _write_stamp(out, kind, seed)
+    return out
+
+
+def _finish_llava(out, kind, seed, model_cls, config, tokenizer, processor_cls, image_processor, patch_size,
+                  chat_template, patch=None) -> pathlib.Path:
+    """Save a LLaVA-family model (CLIP tower, ``default`` feature strategy) and its processor, then stamp."""
+    import torch
+
+    # Top-level copies of the text config's ids: the HF Trainer compares the tokenizer with
+    # ``model.config.*_token_id`` and otherwise rewrites them (with a warning) before training.
+    config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    _save_model(model_cls, config, _llama_generation_config(tokenizer), out, seed, torch, patch=patch)
+    processor_cls(
+        image_processor=image_processor,
         tokenizer=tokenizer,
         patch_size=patch_size,
         vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
+        num_additional_image_tokens=1,  # CLIP's CLS token (removed again by the "default" strategy)
         image_token="<image>",
-        chat_template=YI_VL_CHAT_TEMPLATE,
+        chat_template=chat_template,
     ).save_pretrained(out)
-    _write_stamp(out, "yi_vl", seed)
+    _write_stamp(out, kind, seed)
     return out
 
 
@@ -526,13 +501,6 @@ def _qwen_generation_config(ids: dict):
 def _clip_vision_config(cls, image_size: int, patch_size: int):
     return cls(hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2, num_attention_heads=2,
                image_size=image_size, patch_size=patch_size, hidden_act="quick_gelu")
-
-
-def _copy_llama_ids(config, tokenizer) -> None:
-    # Top-level copies of the text config's ids: the HF Trainer compares the tokenizer with
-    # ``model.config.*_token_id`` and otherwise rewrites them (with a warning) before training.
-    config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
-    config.pad_token_id = tokenizer.pad_token_id
 
 
 def _llama_generation_config(tokenizer):
