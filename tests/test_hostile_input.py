@@ -389,11 +389,16 @@ def test_skip_bad_rejects_a_deep_jsonl_row(tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 _PROBE = r"""
-import json, resource, sys, time
+import json, sys, time
 path, how = sys.argv[1], sys.argv[2]
 def rchar():
     with open("/proc/self/io") as f:
         return int(next(l for l in f if l.startswith("rchar:")).split()[1])
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child of a big pytest process
+    # would report its parent's peak
+    with open("/proc/self/status") as f:
+        return int(next(l for l in f if l.startswith("VmHWM:")).split()[1]) / 1024
 from vsfa_plugins.records import RecordError, iter_json_rows, validate_file
 from vsfa_plugins.records.scan import scan_rows
 before, t = rchar(), time.perf_counter()
@@ -408,7 +413,7 @@ try:
 except RecordError as err:
     message = str(err)
 print(json.dumps({"read": rchar() - before, "s": time.perf_counter() - t, "message": message,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_rss_mb()}))
 """
 
 
