@@ -390,8 +390,10 @@ def build_tiny_yi_vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Path:
     )
 
     out = _mkdir(out_dir)
-    # "###": Yi's vocabulary has it as one piece; LLaMA-Factory's yi_vl template makes it a stop word (a special
-    # token), which must not add a row the embedding lacks (the real checkpoint needs no resize_vocab either)
+    # "###": LLaMA-Factory's yi_vl template registers it as a stop word (a special token); a piece missing from
+    # the vocabulary would be appended past the embedding's rows (IndexError in training without resize_vocab).
+    # LLaMA-Factory's Yi-VL recipe needs no resize_vocab, so we assume Yi's 64k vocabulary has it (not checked
+    # offline) and give the tiny vocabulary the piece too
     tokenizer = _build_llama_tokenizer(bos="<|startoftext|>", eos="<|endoftext|>", chat_template=YI_VL_CHAT_TEMPLATE,
                                        extra=("###",))
     image_size, patch_size = 56, 14
