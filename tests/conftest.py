@@ -53,6 +53,10 @@ RELIABILITY_TESTS = [
     ("test_scoring_endpoints.py", "test_5xx_timeout_reset_and_non_json_are_retried"),
     ("test_scoring_endpoints.py", "test_api_key_is_sent_but_never_leaks"),
     ("test_scoring_llm.py", "test_garbage_and_failures_are_judge_errors_never_safe"),
+    # issue "Trustworthy core": hostile input, judging faults and the output rules
+    ("test_hostile_input.py", "test_"),
+    ("test_hostile_judging.py", "test_"),
+    ("test_outputs_safety.py", "test_"),
 ]
 
 
