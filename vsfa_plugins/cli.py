@@ -21,7 +21,8 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``vsfa`` command line (every feature module adds its subcommands)."""
     parser = argparse.ArgumentParser(
         prog="vsfa", description="Label-light safety alignment of VLMs: VSFA and rejection-mix plugins."
     )
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
     for module_name in COMMAND_MODULES:  # each feature adds its own subcommands
         importlib.import_module(module_name).add_commands(sub)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

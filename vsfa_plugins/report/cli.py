@@ -30,7 +30,8 @@ def add_commands(subparsers) -> None:
         help="display name of a run, repeatable: the first --name labels the first RUN_DIR, and so on "
         "(default: the directory's name)",
     )
-    p.add_argument("--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)")
+    p.add_argument("--out-dir", "--out", dest="out", metavar="DIR",
+                   help="where to write the report (default: the first RUN_DIR)")
     p.set_defaults(func=run_report)
 
 

@@ -57,7 +57,7 @@ def add_commands(subparsers) -> None:
         help="judge id, repeatable (e.g. xstest_strmatch, rejection_mix_strmatch, vlguard_attack, "
         "gcg_prefixes, vsfa_keyword, xstest_gpt, mmsafetybench_gpt, vsfa_cs, llama_guard)",
     )
-    p.add_argument("--output", help=f"results JSON (default: the input path with {OUTPUT_SUFFIX})")
+    p.add_argument("--output", "--out", dest="output", help=f"results JSON (default: the input path with {OUTPUT_SUFFIX})")
     p.add_argument(
         "--cache-dir",
         default=None,
