@@ -235,7 +235,8 @@ def test_summary_pools_every_task_of_a_run(report_dir):
     rows = by(md_table(sections["Summary"]), "Run")
     # base: 8 + 6 + 2 of 18 attack rows complied; vsfa: 4 + 0 + 1; rmix: none. Benign: XSTest's 2 safe prompts
     assert rows[("base",)] == {"Run": "base", "ASR (pooled)": "88.9% (n=18)", "Over-refusal (pooled)": "0.0% (n=2)",
-                               "CS": "—", "Attack tasks": "3", "Benign tasks": "1", "Capability": "mme"}
+                               "CS": "—", "Attack tasks": "3", "Benign tasks": "1",
+                               "Capability": "mme mme_perception_score 50"}
     assert rows[("vsfa",)]["ASR (pooled)"] == "27.8% (n=18)"
     assert rows[("vsfa",)]["Over-refusal (pooled)"] == "50.0% (n=2)"
     assert rows[("vsfa",)]["CS"] == "0.600"  # (4 x 0.5 + 0.4 + 3 x 0.8) / 8
@@ -244,7 +245,8 @@ def test_summary_pools_every_task_of_a_run(report_dir):
     assert list(rows) == [("base",), ("vsfa",), ("rmix",)]  # command-line order
 
     stdout = (report_dir / "stdout.txt").read_text()
-    assert re.search(r"^vsfa\s+27\.8% \(n=18\)\s+50\.0% \(n=2\)\s+0\.600\s+3\s+1\s+mme$", stdout, re.MULTILINE), stdout
+    assert re.search(r"^vsfa\s+27\.8% \(n=18\)\s+50\.0% \(n=2\)\s+0\.600\s+3\s+1\s+mme mme_perception_score 200$",
+                     stdout, re.MULTILINE), stdout
     assert f"wrote {report_dir / 'report.html'}, {report_dir / 'report.md'} and 4 PNG plot(s)" in stdout
 
 

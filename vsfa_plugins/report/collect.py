@@ -38,7 +38,11 @@ from typing import Any
 from ..scoring.contract import ATTACK, BENIGN, MAIN_METRIC, SCORES_SUFFIX
 
 #: the default name ``vsfa score`` gives its output (kept in sync by a test)
-RESULTS_RE = re.compile(r"^(?P<stamp>.+)_results\.json$")
+# The stamp starts with the run's date (0.7.3: 20250101_120000; older: 2025-01-01T12-00-00...): stock tasks
+# write side files of their own under the same --output_path that end alike, e.g. mmbench_en_dev_static's
+# submissions/mmbench_en_dev_static_results.json (lmms_eval/tasks/mmbench/en_utils.py,
+# generate_submission_file), and those are not lmms-eval results files.
+RESULTS_RE = re.compile(r"^(?P<stamp>\d{4}.*)_results\.json$")
 # date_id never contains "_samples_", so the first occurrence splits stamp and task
 SAMPLES_RE = re.compile(r"^(?P<stamp>.+?)_samples_(?P<task>.+)\.jsonl$")
 # how a vsfa score file starts (scoring/cli.py writes "tool" first, indent 2); read from the first bytes only

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import plots  # cheap: matplotlib is imported when a figure is drawn
-from .collect import ATTACK, BENIGN, Judge, Run, SafetyTask, prose
+from .collect import ATTACK, BENIGN, CapabilityMetric, Judge, Run, SafetyTask, prose
 
 METRIC_LABEL = {ATTACK: "ASR", BENIGN: "over-refusal"}
 NONE = "—"  # no value: the run lacks the task, or the rate has no judged row
@@ -146,6 +146,16 @@ def cs_cell(scores: dict[str, tuple[float, int]]) -> str:
     return "; ".join(f"{fixed(mean)} ({judge_id})" for judge_id, (mean, _) in scores.items())
 
 
+def capability_cell(metrics: Sequence[CapabilityMetric]) -> str:
+    """``mmbench_en_dev_static gpt_eval_score 62.5; mme mme_perception_score 200``: each stock task's
+    scores, so capability stands next to the pooled safety numbers (the Capability section has the rest)."""
+    per_task: dict[str, list[str]] = {}
+    for m in metrics:
+        label = m.metric + ("" if m.filter == "none" else f" ({m.filter})")
+        per_task.setdefault(m.task, []).append(f"{label} {number(m.value)}")
+    return "; ".join(f"{task} {', '.join(scores)}" for task, scores in sorted(per_task.items())) or NONE
+
+
 def setting(task: SafetyTask) -> str:
     parts = [task.subset or NONE]
     if task.defense not in ("", "none"):
@@ -190,7 +200,6 @@ def summary_table(runs: Sequence[Run]) -> Table:
     rows = []
     for run in runs:
         attack, benign = pooled(run.safety, ATTACK), pooled(run.safety, BENIGN)
-        capability = sorted({m.task for m in run.capability})
         rows.append((
             run.name,
             rate_cell(attack.rate, attack.judged if attack.tasks else None, None),
@@ -198,7 +207,7 @@ def summary_table(runs: Sequence[Run]) -> Table:
             cs_cell(pooled_scores(run)),
             str(attack.tasks),
             str(benign.tasks),
-            ", ".join(capability) or NONE,
+            capability_cell(run.capability),
         ))
     columns = ("Run", "ASR (pooled)", "Over-refusal (pooled)", "CS", "Attack tasks", "Benign tasks", "Capability")
     return Table(columns, tuple(rows), frozenset({1, 2, 3, 4, 5}))
