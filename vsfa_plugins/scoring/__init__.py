@@ -3,7 +3,8 @@
 - :mod:`.verdict` — the ``Verdict`` every judge returns, the judge registry and judge metadata
 - :mod:`.keyword` — published string-matching judges (verbatim) and ours (``vsfa_keyword``)
 - :mod:`.llm` — MM-SafetyBench / XSTest GPT judges (verbatim prompts) and VSFA's constructive score
-- :mod:`.local` — a Llama-Guard-class local classifier
+- :mod:`.local` — a Llama-Guard-class local classifier; :mod:`.harmbench` — HarmBench's classifier
+- :mod:`.offline` — ``vsfa_offline`` (rules + a small linear model); :mod:`.judge_eval` — agreement with humans
 - :mod:`.batch` — ``judge_many`` over any judge; :mod:`.metrics` — ASR, refusal, over-refusal, kappa
 - :mod:`.samples` — reading lmms-eval ``--log_samples`` files; :mod:`.cli` — ``vsfa score``
 
@@ -17,6 +18,7 @@ from .verdict import (
     JUDGE_ERROR,
     JUDGES,
     LABELS,
+    NON_ANSWER,
     PARTIAL,
     REFUSAL,
     JudgeInfo,
@@ -29,7 +31,7 @@ from .verdict import (
 )
 
 __all__ = [
-    "ASRDefinition", "COMPLIANCE", "JUDGES", "JUDGE_ERROR", "JudgeInfo", "LABELS", "PARTIAL", "REFUSAL", "Verdict",
+    "ASRDefinition", "COMPLIANCE", "JUDGES", "JUDGE_ERROR", "JudgeInfo", "LABELS", "NON_ANSWER", "PARTIAL", "REFUSAL", "Verdict",
     "aggregate_attempts", "available_judges", "cohen_kappa", "get_judge", "get_judge_info", "judge_agreement",
     "judge_many", "register_judge", "summarize", "text_hash",
 ]

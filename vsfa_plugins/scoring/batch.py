@@ -1,7 +1,8 @@
 """``judge_many``: one entry point to judge a batch of rows with any registered judge.
 
 Keyword judges run in-process; LLM judges run concurrently against the configured endpoint with the
-on-disk cache (:mod:`.llm`); the local guard batches generation (:mod:`.local`).
+on-disk cache (:mod:`.llm`); the local models batch generation (:mod:`.local`, :mod:`.harmbench`; cached in ``cache_dir`` where the
+judge supports it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def judge_many(
     progress: bool | None = None,
 ) -> list[Verdict]:
     """Verdicts for ``rows`` in input order. ``cache_dir`` / ``config`` / ``concurrency`` matter for LLM
-    judges only (``config``: an :class:`~vsfa_plugins.endpoints.EndpointConfig`, default from the
+    judges (and ``cache_dir`` for ``harmbench_cls``) only (``config``: an :class:`~vsfa_plugins.endpoints.EndpointConfig`, default from the
     environment)."""
     judge = get_judge(judge_id)
     info = get_judge_info(judge_id)
@@ -38,7 +39,7 @@ def judge_many(
     if info.kind == LOCAL:
         from .local import judge_many_local
 
-        return judge_many_local(judge_id, normalised)
+        return judge_many_local(judge_id, normalised, cache_dir=cache_dir)
     return [judge(prompt, response, meta) for prompt, response, meta in normalised]
 
 

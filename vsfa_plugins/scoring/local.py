@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .verdict import COMPLIANCE, JUDGE_ERROR, LOCAL, REFUSAL, Verdict, register_judge, text_hash
 
@@ -49,8 +49,9 @@ def parse_guard_output(text: str) -> tuple[str, str]:
     raise ValueError(f"not a guard verdict: {text.strip()[:80]!r}")
 
 
-class GuardJudge:
-    """One loaded guard model. ``classify_many`` batches generation (left padding)."""
+class CausalLMJudge:
+    """A loaded causal LM that classifies by generating a few tokens: greedy, batched (left padding).
+    Shared by the guard judge and HarmBench's classifier (:mod:`.harmbench`)."""
 
     def __init__(self, model_path: str, *, device: str | None = None, max_new_tokens: int = 20, batch_size: int = 8):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -60,12 +61,38 @@ class GuardJudge:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise ValueError(f"{model_path}: the tokenizer has no chat template (a guard model needs one)")
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(model_path).to(self.device).eval()
+
+    def generate(self, texts: Sequence[str], add_special_tokens: bool = False) -> list[str]:
+        """Greedy continuations of ``texts`` (new tokens only, special tokens skipped). ``add_special_tokens``:
+        False when a chat template already wrote the BOS token (guards), True for a raw prompt (HarmBench)."""
+        import torch
+
+        outputs: list[str] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = list(texts[start : start + self.batch_size])
+            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens).to(
+                self.device
+            )
+            with torch.no_grad():
+                out = self.model.generate(
+                    **enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
+                )
+            new_tokens = out[:, enc["input_ids"].shape[1] :]
+            outputs.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        return outputs
+
+
+class GuardJudge(CausalLMJudge):
+    """One loaded guard model. ``classify_many`` batches generation (left padding)."""
+
+    def __init__(self, model_path: str, *, device: str | None = None, max_new_tokens: int = 20, batch_size: int = 8):
+        super().__init__(model_path, device=device, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(f"{model_path}: the tokenizer has no chat template (a guard model needs one)")
         # what judged: the template, decoding and parse rule (weights are named by their path/id)
         self.prompt_hash = text_hash(
             "llama_guard/v1",
@@ -83,22 +110,6 @@ class GuardJudge:
         except Exception:  # templates of the 1B/4 guards iterate over content parts
             parts = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in conversation]
             return self.tokenizer.apply_chat_template(parts, tokenize=False)
-
-    def generate(self, texts: Sequence[str]) -> list[str]:
-        import torch
-
-        outputs: list[str] = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = list(texts[start : start + self.batch_size])
-            # the template already holds any BOS token: do not add special tokens twice
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            with torch.no_grad():
-                out = self.model.generate(
-                    **enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
-                )
-            new_tokens = out[:, enc["input_ids"].shape[1] :]
-            outputs.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-        return outputs
 
     def classify_many(
         self, rows: Sequence[tuple[str, Any, Mapping[str, Any]]], judge_id: str = "llama_guard"
@@ -146,7 +157,17 @@ def load_guard(model_path: str | None = None, device: str | None = None) -> Guar
     return _LOADED[key]
 
 
-def judge_many_local(judge_id: str, rows: Sequence[tuple[str, Any, Mapping[str, Any]]], **_ignored) -> list[Verdict]:
+#: local judges with their own batch runner ``(rows, cache_dir) -> verdicts`` (e.g. ``harmbench_cls``)
+LOCAL_RUNNERS: dict[str, Callable[..., list[Verdict]]] = {}
+
+
+def judge_many_local(
+    judge_id: str, rows: Sequence[tuple[str, Any, Mapping[str, Any]]], cache_dir: str | os.PathLike | None = None,
+    **_ignored,
+) -> list[Verdict]:
+    runner = LOCAL_RUNNERS.get(judge_id)
+    if runner is not None:
+        return runner(rows, cache_dir)
     return load_guard().classify_many(rows, judge_id)
 
 
