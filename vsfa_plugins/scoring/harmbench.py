@@ -152,7 +152,7 @@ class HarmBenchClassifier(CausalLMJudge):
                 continue
             text = self.prompt_for(prompt if isinstance(prompt, str) else "", response, meta or {})
             key = hashlib.sha256(f"{self.model_path}\x1f{text}".encode("utf-8")).hexdigest()
-            hit = cache.get(namespace, key) if cache else None
+            hit = cache.get(namespace, key) if cache is not None else None
             if hit and hit.get("label") in (COMPLIANCE, REFUSAL):
                 verdicts[i] = Verdict(hit["label"], hit["reason"], JUDGE_ID, self.prompt_hash)
             else:
@@ -165,8 +165,9 @@ class HarmBenchClassifier(CausalLMJudge):
                 verdicts[i] = Verdict(JUDGE_ERROR, f"unparsable classifier output: {err}", JUDGE_ID, self.prompt_hash)
                 continue
             verdicts[i] = Verdict(label, reason, JUDGE_ID, self.prompt_hash)
-            if cache:
+            if cache is not None:  # (an empty DiskCache is falsy: it has __len__)
                 try:
+                    os.makedirs(os.path.dirname(cache.path(namespace, key)), exist_ok=True)
                     cache.put(namespace, key, {"label": label, "reason": reason, "model": self.model_path})
                 except OSError as err:  # a failed cache write loses nothing already judged
                     import warnings
