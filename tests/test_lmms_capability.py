@@ -120,3 +120,59 @@ def test_mmbench_beside_vsfa_safety_and_in_the_report(tiny_qwen2vl, tmp_path):
     assert shown in done.stdout, done.stdout  # the summary: capability next to pooled ASR / over-refusal
     markdown = (report / "report.md").read_text()
     assert f"| mmbench_en_dev_static | gpt_eval_score ↑ | {score:g} (n=4) |" in markdown, markdown
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def per_doc(out: Path, task: str) -> dict[int, tuple]:
+    """doc_id -> (response, our metric dicts) from a samples file; a doc logged twice fails the test."""
+    (path,) = out.rglob(f"*_samples_{task}.jsonl")
+    docs = {}
+    for line in path.read_text().splitlines():
+        sample = json.loads(line)
+        assert sample["doc_id"] not in docs, (task, sample["doc_id"])
+        docs[sample["doc_id"]] = (sample["filtered_resps"], {k: sample[k] for k in ("asr", "over_refusal_rate",
+                                                                                     "refusal_rate") if k in sample})
+    return docs
+
+
+def test_two_processes_on_cpu_give_the_metrics_of_one(tiny_qwen2vl, tmp_path):
+    """``accelerate launch --multi_gpu --num_processes 2`` with no GPU visible: torchrun starts two ranks that
+    form a MULTI_CPU (gloo) group. (Without ``--multi_gpu`` accelerate's simple launcher starts ONE process on
+    a machine without GPUs, whatever --num_processes says.) FigStep with --limit 3 splits unevenly (2 + 1)."""
+    data_root = fb.build_all(tmp_path / "data", only={"xstest", "figstep"})
+    args = ["--tasks", "vsfa_xstest,vsfa_figstep", "--limit", "3", "--log_samples", "--gen_kwargs",
+            "max_new_tokens=8"]
+    one = tmp_path / "one" / "runs"
+    one.parent.mkdir()
+    assert_clean(lmms_eval(args, tiny_qwen2vl, data_root, one))
+
+    two = tmp_path / "two" / "runs"
+    two.parent.mkdir()
+    venv_bin = str(Path(bin_path("lmms-eval")).parent)
+    launch = [bin_path("accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+              "-m", "lmms_eval", "--model", "qwen2_vl", "--model_args",
+              f"pretrained={tiny_qwen2vl},device=cpu,device_map=cpu,max_pixels=12544", *args,
+              "--output_path", str(two)]
+    env = {"VSFA_DATA_ROOT": str(data_root), "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    output = assert_clean(run_cli(launch, cwd=two.parent, env=env, timeout=540))
+    assert "Running on rank 1 " in output, output[-4000:]  # two ranks really ran
+
+    single, parallel = results_file(one), results_file(two)
+    tasks = ["vsfa_figstep", "vsfa_xstest_safe", "vsfa_xstest_unsafe"]
+    assert set(tasks) <= set(single["results"]) and set(single["results"]) == set(parallel["results"])
+    for task in single["results"]:
+        assert parallel["results"][task] == single["results"][task], task
+    for task in tasks:
+        assert parallel["n-samples"][task] == single["n-samples"][task], task
+        docs = per_doc(one, task)
+        assert len(docs) == single["n-samples"][task]["effective"]
+        assert per_doc(two, task) == docs, task  # every doc once, same response, same verdict

@@ -24,6 +24,10 @@ TRIGGERS = {
     "lmms_eval.tasks": "vsfa_plugins.lmms:register",  # our lmms_tasks/ indexed + benchmark data reader
     # lmms-eval model classes that need a guard (vsfa_plugins.lmms.upstream.MODEL_GUARDS, kept equal by a test)
     "lmms_eval.models.chat.llava_hf": "vsfa_plugins.lmms.upstream:guard_llava_hf",
+    "lmms_eval.models.simple.qwen2_vl": "vsfa_plugins.lmms.upstream:guard_cpu_data_parallel",
+    "lmms_eval.models.simple.qwen2_5_vl": "vsfa_plugins.lmms.upstream:guard_cpu_data_parallel",
+    "lmms_eval.models.simple.qwen3_vl": "vsfa_plugins.lmms.upstream:guard_cpu_data_parallel",
+    "lmms_eval.models.simple.llava_hf": "vsfa_plugins.lmms.upstream:guard_cpu_data_parallel",
 }
 
 #: what happened per trigger in this process, for ``vsfa doctor`` and tests

@@ -15,8 +15,9 @@ Four wraps, all idempotent:
    with its message and exit status 2 (lmms-eval itself would print a traceback and exit 0). From Python
    (``simple_evaluate``) the exception propagates unchanged.
 
-And one guard for a model class that cannot take our text-only requests (installed by the import hook when
-lmms-eval imports that class's module, see :data:`MODEL_GUARDS`):
+And two guards for model classes (installed by the import hook when lmms-eval imports the class's module,
+see :data:`MODEL_GUARDS`): one for a class that cannot take our text-only requests, one for data parallel
+on CPU:
 
 5. chat ``llava_hf`` (``lmms_eval/models/chat/llava_hf.py``) — its ``generate_until`` calls
    ``processor(images=visuals, ...)`` with ``visuals == []`` for a request without an image (XSTest,
@@ -26,6 +27,8 @@ lmms-eval imports that class's module, see :data:`MODEL_GUARDS`):
    run it. We deliberately do NOT add a blank image: that would change the model's input for this class
    only, and its ASR would no longer be comparable with other classes' (the recorded ``image_condition``
    stays ``no_image`` and stays true).
+6. simple ``qwen2_vl`` / ``qwen2_5_vl`` / ``qwen3_vl`` / ``llava_hf`` under ``accelerate launch --multi_gpu
+   --num_processes N`` on CPU (gloo): see :func:`guard_cpu_data_parallel`.
 """
 
 from __future__ import annotations
@@ -298,9 +301,82 @@ def guard_llava_hf() -> None:
     _wrap_text_only_processor(LlavaHf, "_image_processor")
 
 
+# --- 6. data parallel on CPU --------------------------------------------------------------------
+
+#: model classes whose ``__init__`` sends every rank of a multi-process run to ``cuda:<local rank>`` and then
+#: asserts MULTI_GPU/FSDP (lmms-eval 0.7.3, e.g. lmms_eval/models/simple/qwen2_vl.py ``__init__``)
+CPU_DATA_PARALLEL_CLASSES = {
+    "lmms_eval.models.simple.qwen2_vl": "Qwen2_VL",
+    "lmms_eval.models.simple.qwen2_5_vl": "Qwen2_5_VL",
+    "lmms_eval.models.simple.qwen3_vl": "Qwen3_VL",
+    "lmms_eval.models.simple.llava_hf": "LlavaHf",
+}
+#: the lines of those ``__init__``s the guard relies on (pinned here: a change raises UpstreamChanged)
+CUDA_PER_RANK_LINES = ("accelerator = Accelerator()", 'torch.device(f"cuda:{accelerator.local_process_index}")')
+
+
+class _OneProcessView:
+    """The Accelerator as such an ``__init__`` sees it on CPU data parallel: one process (so it keeps the
+    ``device`` the user gave and loads a plain model); everything else is the real Accelerator's."""
+
+    num_processes = 1
+
+    def __init__(self, accelerator):
+        self._vsfa_wrapped = accelerator
+
+    def __getattr__(self, name):
+        return getattr(self._vsfa_wrapped, name)
+
+
+def _wrap_cpu_data_parallel(cls, module) -> None:
+    original = cls.__init__
+    if getattr(original, _PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        from accelerate import DistributedType, PartialState
+
+        state = PartialState()  # what Accelerator() in the original would set up: gloo on CPU
+        if state.num_processes < 2 or state.distributed_type != DistributedType.MULTI_CPU:
+            return original(self, *args, **kwargs)
+        real = module.Accelerator
+        module.Accelerator = lambda *a, **k: _OneProcessView(real(*a, **k))
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            module.Accelerator = real
+        # each rank holds a whole model (no DDP wrapper: evaluation only); lmms-eval's evaluator shards the
+        # requests by these and gathers the results over the gloo group
+        self.accelerator = real()
+        self._rank, self._world_size = state.process_index, state.num_processes
+
+    setattr(__init__, _PATCHED, True)
+    cls.__init__ = __init__
+
+
+def guard_cpu_data_parallel() -> None:
+    """Guard 6: ``accelerate launch --multi_gpu --num_processes N`` on a machine without GPUs (a MULTI_CPU
+    gloo group). Unguarded, these classes put rank i on ``cuda:i`` (no driver: the run dies) and assert a GPU
+    distributed type. Guarded, each rank loads the model on the ``device`` given in ``--model_args``
+    (``cpu``); with one process or on GPUs the class runs unchanged. Applied to every listed class
+    whose module is imported (idempotent)."""
+    for module_name, class_name in CPU_DATA_PARALLEL_CLASSES.items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        cls = getattr(module, class_name)
+        source = inspect.getsource(inspect.unwrap(cls.__init__))
+        if not all(line in source for line in CUDA_PER_RANK_LINES) or not hasattr(module, "Accelerator"):
+            raise UpstreamChanged(f"lmms-eval's {module_name}.{class_name}.__init__ no longer places ranks "
+                                  "as vsfa-plugins expects")
+        _wrap_cpu_data_parallel(cls, module)
+
+
 #: lmms-eval model module -> its guard; the import hook runs the guard right after the module is imported
 MODEL_GUARDS = {
     "lmms_eval.models.chat.llava_hf": "vsfa_plugins.lmms.upstream:guard_llava_hf",
+    **{name: "vsfa_plugins.lmms.upstream:guard_cpu_data_parallel" for name in CPU_DATA_PARALLEL_CLASSES},
 }
 
 
