@@ -54,7 +54,7 @@ from collections.abc import Callable
 
 #: Bump whenever the built artefacts change (architecture, tokenizer, corpus, templates); it is part of the
 #: cache directory name, so stale caches are simply never looked at again.
-TINY_VERSION = 2
+TINY_VERSION = 3
 #: factor on the random output head's init (see _save_model)
 OUTPUT_HEAD_SCALE = 16.0
 
@@ -143,7 +143,7 @@ def build_tiny_qwen2vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Pat
             max_position_embeddings=4096,
             max_window_layers=2,
             rms_norm_eps=1e-6,
-            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            **_mrope(1000000.0, [2, 3, 3]),
             bos_token_id=ids["<|endoftext|>"],  # as in Qwen2-VL's config (its tokenizer has no BOS token)
             eos_token_id=ids["<|im_end|>"],
             pad_token_id=ids["<|endoftext|>"],
@@ -303,8 +303,7 @@ def build_tiny_qwen3vl(out_dir: str | os.PathLike, seed: int = 0) -> pathlib.Pat
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN2_SPECIAL_TOKENS}
     text = _qwen2_text_config(len(tokenizer), ids)
     del text["max_window_layers"]
-    text.update(head_dim=16, rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
-                                              "mrope_section": [2, 3, 3], "mrope_interleaved": True})
+    text.update(head_dim=16, **_mrope(5000000.0, [2, 3, 3], mrope_interleaved=True))
     config = Qwen3VLConfig(
         text_config=text,
         vision_config=dict(
@@ -482,10 +481,20 @@ def _qwen2_text_config(vocab_size: int, ids: dict) -> dict:
         vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, hidden_act="silu", max_position_embeddings=4096,
         max_window_layers=2, rms_norm_eps=1e-6,
-        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+        **_mrope(1000000.0, [2, 3, 3]),
         bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
         tie_word_embeddings=False,
     )
+
+
+def _mrope(theta: float, section: list[int], **extra) -> dict:
+    """M-RoPE settings in the form Qwen's hub checkpoints carry (``rope_scaling`` + ``rope_theta``).
+
+    transformers 4.57 reads only this form (``rope_scaling["mrope_section"]`` in the attention code);
+    transformers 5 converts it into ``rope_parameters`` on construction, to the very dict that passing
+    ``rope_parameters`` directly gives. So one form builds the same model under both.
+    """
+    return dict(rope_scaling={"rope_type": "default", "mrope_section": list(section), **extra}, rope_theta=theta)
 
 
 def _qwen_vision_ids(ids: dict) -> dict:
@@ -733,29 +742,15 @@ def _build_qwen2_tokenizer(extra_special: tuple[str, ...] = (), chat_template: s
     """Train a byte-level BPE with Qwen2's exact normaliser / pre-tokeniser and wrap it in ``Qwen2Tokenizer``.
 
     ``Qwen2Tokenizer`` (transformers 5) rebuilds its backend from ``vocab`` + ``merges`` with its own
-    pre-tokeniser on every load, so training with the very same pipeline keeps build-time and load-time
+    pre-tokeniser on every load (see :func:`_wrap_tokenizer` for 4.57), so training with the very same pipeline keeps build-time and load-time
     tokenisation identical. The special tokens are appended after the BPE vocabulary, in Qwen's order, so
     the ids the config records (image/video/vision_start/vision_end) are the tokenizer's ids by construction.
     """
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        normalizers,
-        pre_tokenizers,
-        trainers,
-    )
+    from tokenizers import AddedToken, Tokenizer, pre_tokenizers, trainers
     from tokenizers.models import BPE
-    from transformers import Qwen2Tokenizer
 
     backend = Tokenizer(BPE())
-    backend.normalizer = normalizers.NFC()
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    _qwen2_pipeline(backend)  # the decoder it also sets plays no part in training
     trainer = trainers.BpeTrainer(
         vocab_size=_BPE_VOCAB_LIMIT,
         min_frequency=2,
@@ -766,9 +761,10 @@ def _build_qwen2_tokenizer(extra_special: tuple[str, ...] = (), chat_template: s
     backend.train_from_iterator(_corpus_lines(), trainer)
     vocab, merges = _vocab_and_merges(backend)
 
-    tokenizer = Qwen2Tokenizer(
-        vocab=vocab,
-        merges=merges,
+    tokenizer = _wrap_tokenizer(
+        "Qwen2Tokenizer",
+        vocab,
+        merges,
         unk_token=None,
         bos_token=None,
         eos_token="<|endoftext|>",  # swapped for <|im_end|> below, once every id is in place
@@ -799,7 +795,6 @@ def _build_llama_tokenizer(bos: str = "<s>", eos: str = "</s>", chat_template: s
     """
     from tokenizers import AddedToken, Tokenizer, pre_tokenizers, trainers
     from tokenizers.models import BPE
-    from transformers import LlamaTokenizer
 
     backend = Tokenizer(BPE())
     # Training splits into words, punctuation and single digits (as SentencePiece's script / digit splitting
@@ -827,9 +822,10 @@ def _build_llama_tokenizer(bos: str = "<s>", eos: str = "</s>", chat_template: s
     for token in sorted(trained, key=trained.__getitem__):
         vocab.setdefault(token, len(vocab))
 
-    tokenizer = LlamaTokenizer(
-        vocab=vocab,
-        merges=merges,
+    tokenizer = _wrap_tokenizer(
+        "LlamaTokenizer",
+        vocab,
+        merges,
         unk_token="<unk>",
         bos_token=bos,
         eos_token=eos,
@@ -846,6 +842,62 @@ def _build_llama_tokenizer(bos: str = "<s>", eos: str = "</s>", chat_template: s
         tokenizer.add_tokens([AddedToken(tok, special=False, normalized=False) for tok in extra])
     tokenizer.chat_template = chat_template or LLAVA_CHAT_TEMPLATE
     return tokenizer
+
+
+def _qwen2_pipeline(backend) -> None:
+    """Qwen2's normaliser / pre-tokeniser / decoder (transformers 5's ``Qwen2Tokenizer.__init__``)."""
+    from tokenizers import Regex, decoders, normalizers, pre_tokenizers
+
+    backend.normalizer = normalizers.NFC()
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    backend.decoder = decoders.ByteLevel()
+
+
+def _llama_pipeline(backend) -> None:
+    """Llama's pre-tokeniser / decoder, no normaliser (transformers 5's ``LlamaTokenizer.__init__`` with
+    ``legacy=False``, ``add_prefix_space`` unset: "▁" is prepended to the first piece only)."""
+    from tokenizers import decoders, pre_tokenizers
+
+    backend.normalizer = None
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    backend.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1)]
+    )
+
+
+def _wrap_tokenizer(name: str, vocab: dict[str, int], merges: list[tuple[str, str]], **kwargs):
+    """``transformers.<name>`` over the trained ``vocab`` + ``merges``, under transformers 5 and 4.57 alike.
+
+    transformers 5: ``<name>`` is tokenizers-backed and builds its backend from ``vocab`` + ``merges``
+    itself (and again on every load). transformers 4.57: ``<name>`` is the slow Python class, which only
+    reads ``vocab.json`` / ``merges.txt`` / ``tokenizer.model`` files; its ``<name>Fast`` takes a ready
+    backend, so we build the one transformers 5 would (same BPE options, same pipeline) and hand it over.
+    Either way the saved ``tokenizer.json`` loads in both versions.
+    """
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return getattr(transformers, name)(vocab=vocab, merges=merges, **kwargs)
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+
+    if name == "Qwen2Tokenizer":
+        backend = Tokenizer(BPE(vocab=vocab, merges=merges, dropout=None, unk_token=None,
+                                continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False,
+                                byte_fallback=False))
+        _qwen2_pipeline(backend)
+    elif name == "LlamaTokenizer":
+        backend = Tokenizer(BPE(vocab=vocab, merges=merges, dropout=None, fuse_unk=True, byte_fallback=True))
+        _llama_pipeline(backend)
+    else:
+        raise ValueError(f"no transformers 4.x backend recipe for {name}")
+    return getattr(transformers, name + "Fast")(tokenizer_object=backend, **kwargs)
 
 
 def _vocab_and_merges(backend) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -883,6 +935,54 @@ def _save_model(model_cls, config, generation_config, out: pathlib.Path, seed: i
         model.get_output_embeddings().weight.mul_(OUTPUT_HEAD_SCALE)
     model.generation_config = generation_config
     model.save_pretrained(out, safe_serialization=True)
+    _write_portable_config(out / "config.json")
+
+
+#: Composite configs whose transformers-4.57 class answers *any* attribute from its ``text_config`` when the
+#: text config's instance holds it (``Qwen2VLConfig.__getattribute__``, ``Qwen2_5_VLConfig.__getattribute__``)
+_TEXT_DELEGATING_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")
+
+
+def _write_portable_config(config_path: pathlib.Path) -> None:
+    """Rewrite ``config.json`` so transformers 4.57 (the oldest supported pair's) and 5.x load it alike.
+
+    * RoPE: transformers 5 saves ``rope_parameters`` only; 4.57 ignores that key and falls back to its
+      defaults (``rope_scaling=None``: Qwen's M-RoPE attention crashes; ``rope_theta=10000``: Mistral / Yi
+      would silently rotate differently). 4.57 saves ``rope_theta`` + ``rope_scaling`` only. Every RoPE-bearing
+      (sub)config gets both spellings: 4.57 reads ``rope_theta`` / ``rope_scaling``; 5.x builds
+      ``rope_parameters`` from ``rope_scaling`` + ``rope_theta`` when present, which gives back exactly the
+      dict it saved.
+    * ``text_config.model_type`` of Qwen2-VL / Qwen2.5-VL: both versions save it ("qwen2_vl_text"); loaded by
+      4.57, it becomes an instance attribute of the text config, and 4.57's ``Qwen2VLConfig`` forwards
+      ``config.model_type`` to it, so the model reports ``qwen2_vl_text``. LLaMA-Factory 0.9.4 then misses its
+      ``qwen2_vl`` entry: ``lora_target: all`` takes in the vision blocks (``freeze_vision_tower`` ignored)
+      and PEFT fails on ``visual.blocks.0``. Both versions fix the text config's class by ``sub_configs``
+      anyway, so the key is dropped (the hub's Qwen2-VL checkpoints are flat and have no such key either).
+
+    The file is rewritten as transformers writes it (2-space indent, sorted keys, trailing newline).
+    """
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    text = config.get("text_config")
+    for section in (config, text):
+        if isinstance(section, dict):
+            _both_rope_spellings(section)
+    if isinstance(text, dict) and config.get("model_type") in _TEXT_DELEGATING_MODEL_TYPES:
+        text.pop("model_type", None)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _both_rope_spellings(section: dict) -> None:
+    params = section.get("rope_parameters")
+    if isinstance(params, dict) and "rope_theta" in params:  # written by transformers 5
+        extra = {k: v for k, v in params.items() if k not in ("rope_theta", "rope_type", "type")}
+        section["rope_theta"] = params["rope_theta"]
+        if extra:  # M-RoPE: 4.57's Qwen attention reads rope_scaling["mrope_section"]
+            section["rope_scaling"] = {"rope_type": params.get("rope_type", "default"), **extra}
+    elif "rope_theta" in section:  # written by transformers 4.x
+        scaling = section.get("rope_scaling") or {}
+        extra = {k: v for k, v in scaling.items() if k not in ("rope_type", "type")}
+        section["rope_parameters"] = {"rope_type": scaling.get("rope_type", "default"),
+                                      "rope_theta": section["rope_theta"], **extra}
 
 
 def _write_stamp(out: pathlib.Path, kind: str, seed: int) -> None:
