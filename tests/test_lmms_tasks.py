@@ -81,7 +81,8 @@ def test_every_name_is_prefixed_and_every_yaml_loads_with_its_utils():
 def test_judges_named_by_task_yamls_are_registered():
     named = {simple(p).get("dataset_kwargs", {}).get("judge") for p in yaml_files()} - {None}
     named |= {b.default_judge for b in benchmarks().values()}
-    assert named == {"rejection_mix_strmatch", "vlguard_attack", "xstest_strmatch", "mmsafetybench_gpt", "xstest_gpt"}
+    assert named == {"rejection_mix_strmatch", "vlguard_attack", "xstest_strmatch", "mmsafetybench_gpt", "xstest_gpt",
+                     "harmbench_cls"}
     try:
         available = set(verdict.available_judges())  # imports the keyword, LLM and local judge modules
     except ImportError as err:
