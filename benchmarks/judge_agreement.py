@@ -26,20 +26,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from keyword_judge import _pin_one_core  # noqa: E402  (one pinning helper for the judge benchmarks)
 
 TARGET_PER_S = 10_000
 SET_NAME = "XSTest v2 completions (5 models x 450 prompts, human final_label)"
 DATA_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vsfa_plugins", "data",
                         "judge_agreement.json")
-
-
-def _pin_one_core() -> str:
-    try:
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"cpu{cpu}"
-    except (AttributeError, OSError):
-        return "unpinned"
 
 
 def speed(examples, rounds: int = 5) -> dict:
