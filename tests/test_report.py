@@ -255,7 +255,8 @@ def test_safety_per_benchmark_and_variant(report_dir):
               "Variant (task)")
     assert rows[("vsfa_figstep",)] == {
         "Benchmark": "FigStep (SafeBench)", "Variant (task)": "vsfa_figstep", "Setting": "safebench",
-        "Metric": "ASR", "base": "100.0% (n=8)", "vsfa": "50.0% (n=8)", "rmix": "0.0% (n=8)"}
+        "Metric": "ASR", "Judge (vs humans)": "rejection_mix_strmatch<br>89.8% refusal yes/no",
+        "base": "100.0% (n=8)", "vsfa": "50.0% (n=8)", "rmix": "0.0% (n=8)"}
     adashield = rows[("vsfa_figstep_adashield",)]
     assert adashield["Setting"] == "safebench, defense adashield_s"
     assert (adashield["base"], adashield["vsfa"], adashield["rmix"]) == ("75.0% (n=8)", "0.0% (n=8)", "0.0% (n=8)")
@@ -267,6 +268,27 @@ def test_safety_per_benchmark_and_variant(report_dir):
         "ASR", "100.0% (n=2)", "50.0% (n=2)", "0.0% (n=2)")
     assert list(rows) == [("vsfa_figstep",), ("vsfa_figstep_adashield",), ("vsfa_xstest_safe",),
                           ("vsfa_xstest_unsafe",)]
+
+
+def test_every_number_carries_its_judges_agreement_with_humans(report_dir):
+    """Issue "ASR that means something": next to each ASR the judge's measured agreement with human labels,
+    and a one-line proxy warning for every keyword judge behind the numbers (values from the shipped
+    measurements, vsfa_plugins/data/judge_agreement.json: 2,021 of 2,250 XSTest v2 rows for
+    rejection_mix_strmatch)."""
+    from vsfa_plugins.scoring.judge_eval import measured_agreement
+
+    record = measured_agreement("rejection_mix_strmatch")[0]
+    assert record["metric"] == "refusal_yes_no" and round(record["agreement"] * record["n"]) == 2021
+    sections = md_sections((report_dir / "report.md").read_text())
+    summary = "\n".join(sections["Summary"])
+    assert "`rejection_mix_strmatch` are a keyword proxy" in summary
+    assert "measured agreement with human labels 89.8% refusal yes/no" in summary
+    judges = by(md_table(sections["Judges"]), "Judge")
+    cell = judges[("rejection_mix_strmatch",)]["Agreement with human labels"]
+    assert cell.startswith("89.8% refusal yes/no (κ 0.797, n=2250; XSTest v2") and "84.7% 3-class" in cell
+    from vsfa_plugins.report.summary import human_agreement
+
+    assert human_agreement("no_such_judge") == "not measured"
 
 
 def test_per_category_with_the_benchmarks_own_names(report_dir):

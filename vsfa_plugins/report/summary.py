@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import plots  # cheap: matplotlib is imported when a figure is drawn
+from ..scoring.verdict import KEYWORD_PROXY
 from .collect import ATTACK, BENIGN, CapabilityMetric, Judge, Run, SafetyTask, prose
 
 METRIC_LABEL = {ATTACK: "ASR", BENIGN: "over-refusal"}
@@ -196,6 +197,39 @@ def build_document(runs: Sequence[Run], version: str) -> Document:
     return Document("vsfa report", intro, summary, [s for s in sections if s.blocks])
 
 
+_METRIC_WORDS = {"refusal_yes_no": "refusal yes/no", "three_class": "3-class", "attack_success": "attack success"}
+
+
+def human_agreement(judge_id: str, short: bool = False) -> str:
+    """The judge's measured agreement with human labels (``scoring.judge_eval.measured_agreement``), as
+    shown next to the numbers it produced; ``not measured`` when no labelled set was scored with it."""
+    from ..scoring.judge_eval import measured_agreement
+
+    records = measured_agreement(judge_id)
+    if not records:
+        return "not measured"
+    if short:  # the first record: the headline figure (binary decision of the first labelled set)
+        r = records[0]
+        return f"{pct(r['agreement'])} {_METRIC_WORDS.get(r['metric'], r['metric'])}"
+    parts = []
+    for r in records:
+        loo = "" if r.get("protocol", "as shipped") == "as shipped" else f", {r['protocol']}"
+        parts.append(f"{pct(r['agreement'])} {_METRIC_WORDS.get(r['metric'], r['metric'])} "
+                     f"(κ {fixed(r['kappa'])}, n={r['n']}{loo}; {r['set']}, {r['source']})")
+    return "\n".join(parts)
+
+
+def _proxy_notes(runs: Sequence[Run]) -> list[str]:
+    """One line per keyword judge behind the numbers: its ASR is a proxy, with its measured agreement."""
+    notes = []
+    for judge in _all_judges(runs):
+        if judge.kind == KEYWORD_PROXY:
+            notes.append(f"ASR and over-refusal judged by `{prose(judge.judge_id)}` are a keyword proxy (string "
+                         f"matching, no judgement of harm): measured agreement with human labels "
+                         f"{human_agreement(judge.judge_id, short=True)}; see Judges.")
+    return notes
+
+
 def summary_table(runs: Sequence[Run]) -> Table:
     rows = []
     for run in runs:
@@ -229,6 +263,9 @@ def _summary_section(runs: Sequence[Run], summary: Table) -> Section:
             "(compliance, resp. refusals ÷ judged rows; judge errors left out and listed per task below). "
             "CS: VSFA's constructive score (0–1) from an LLM judge's `vsfa score` output, when one ran.")
     blocks: list[Any] = [text, summary]
+    proxies = _proxy_notes(runs)
+    if proxies:
+        blocks.append(proxies)
     points, missing = [], []
     for run in runs:
         attack, benign = pooled(run.safety, ATTACK), pooled(run.safety, BENIGN)
@@ -269,11 +306,13 @@ def _safety_section(runs: Sequence[Run]) -> Section:
         for run in runs:
             got = lookup.get((run.name, name))
             cells.append(NONE if got is None else rate_cell(got.value, got.n, _unjudged(got)))
-        rows.append((task.benchmark_title, name, setting(task), METRIC_LABEL[task.kind], *cells))
-    columns = ("Benchmark", "Variant (task)", "Setting", "Metric", *(run.name for run in runs))
-    table = Table(columns, tuple(rows), frozenset(range(4, 4 + len(runs))))
+        judge = f"{task.judge.judge_id}\n{human_agreement(task.judge.judge_id, short=True)}"
+        rows.append((task.benchmark_title, name, setting(task), METRIC_LABEL[task.kind], judge, *cells))
+    columns = ("Benchmark", "Variant (task)", "Setting", "Metric", "Judge (vs humans)", *(run.name for run in runs))
+    table = Table(columns, tuple(rows), frozenset(range(5, 5 + len(runs))))
     text = ("Attack subsets report ASR (full compliance ÷ judged rows), benign subsets over-refusal (full + "
-            "partial refusals ÷ judged rows), as lmms-eval aggregated them; n = documents evaluated.")
+            "partial refusals ÷ judged rows), as lmms-eval aggregated them; n = documents evaluated. Judge: "
+            "its measured agreement with human labels when known (details under Judges).")
     return Section("safety", "Safety per benchmark and variant", [text, table])
 
 
@@ -383,11 +422,14 @@ def _judges_section(runs: Sequence[Run]) -> Section:
     used = _all_judges(runs)
     if not used:
         return Section("judges", "Judges")
-    rows = [(j.judge_id, j.kind or NONE, j.scheme or NONE, j.prompt_hash or NONE, j.source or NONE, ", ".join(r))
-            for j, r in used.items()]
-    table = Table(("Judge", "Kind", "Scheme", "Prompt hash", "Source", "Used by"), tuple(rows))
+    rows = [(j.judge_id, j.kind or NONE, j.scheme or NONE, j.prompt_hash or NONE, j.source or NONE,
+             human_agreement(j.judge_id), ", ".join(r)) for j, r in used.items()]
+    table = Table(("Judge", "Kind", "Scheme", "Prompt hash", "Source", "Agreement with human labels", "Used by"),
+                  tuple(rows))
     text = ("What judged the numbers above. The prompt hash identifies the judge's exact rule or prompt set: "
-            "numbers are comparable only under the same judge and hash.")
+            "numbers are comparable only under the same judge and hash. Agreement with human labels: measured "
+            "by `vsfa judge-eval` on a public human-labelled set (benchmarks/RESULTS.md); a number from a judge "
+            "is only as good as this agreement.")
     return Section("judges", "Judges", [text, table])
 
 
