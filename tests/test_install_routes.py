@@ -58,6 +58,22 @@ def test_oldest_route_has_the_oldest_pair():
     assert metadata.version("lmms-eval") in ("0.7", "0.7.0")
 
 
+def test_tiny_qwen2vl_config_reads_as_qwen2_vl_with_its_mrope(tiny_qwen2vl):
+    """The two ways the tiny model once broke on 4.57: ``rope_scaling=None`` (M-RoPE attention crashed) and
+    ``config.model_type == "qwen2_vl_text"`` (LLaMA-Factory's ``lora_target: all`` took in the vision blocks)."""
+    import transformers
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(tiny_qwen2vl)
+    text = config.get_text_config()
+    assert config.model_type == "qwen2_vl"
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        rope = text.rope_parameters
+    else:  # what 4.57's attention reads (rope_parameters, a 5.x key, is only a stray attribute there)
+        rope = {**(text.rope_scaling or {}), "rope_theta": text.rope_theta}
+    assert rope["mrope_section"] == [2, 3, 3] and rope["rope_theta"] == 1000000.0
+
+
 def test_exported_recipe_trains_from_a_lab_folder(tiny_qwen2vl, tmp_path):
     lab = tmp_path / "lab"
     exported = run_cli([bin_path("vsfa"), "configs", "export", str(lab), "--model", str(tiny_qwen2vl)], env=_env())

@@ -295,3 +295,53 @@ def test_yi_vl_is_a_llava_checkpoint_with_yi_vl_projector(tiny_model):
                   for k in f.keys() if "multi_modal_projector." in k}
     assert shapes["linear_2.weight"] == shapes["linear_4.weight"] == (64,)  # LayerNorms, as in Yi-VL
     assert shapes["linear_1.weight"] == (64, 32) and shapes["linear_3.weight"] == (64, 64)
+
+
+# --- 6. config.json is read alike by transformers 4.57 (the oldest supported pair) and 5.x --------------
+
+
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_config_json_carries_both_rope_spellings_and_loads_as_its_model_type(built, kind):
+    import json
+
+    from transformers import AutoConfig
+
+    path = built[kind]
+    text = json.loads((path / "config.json").read_text())["text_config"]
+    if kind == "qwen2vl":
+        params = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}
+        assert text["rope_scaling"] == {"rope_type": "default", "mrope_section": [2, 3, 3]}  # what 4.57 reads
+        assert "model_type" not in text  # 4.57's Qwen2VLConfig would answer config.model_type from it
+    else:
+        params = {"rope_type": "default", "rope_theta": 10000.0}
+        assert not text.get("rope_scaling") and text["model_type"] == "llama"  # 4.57 writes null
+    assert text["rope_parameters"] == params and text["rope_theta"] == params["rope_theta"]
+
+    config = AutoConfig.from_pretrained(path)
+    assert config.model_type == ("qwen2_vl" if kind == "qwen2vl" else "llava")
+    loaded = config.get_text_config()
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        assert loaded.rope_parameters == params
+    else:
+        assert loaded.rope_theta == params["rope_theta"]
+        assert (loaded.rope_scaling or {}).get("mrope_section") == params.get("mrope_section")
+
+
+def test_rope_spellings_are_completed_from_either_version():
+    v5 = {"rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3],
+                              "mrope_interleaved": True}}
+    tiny._both_rope_spellings(v5)
+    assert v5["rope_theta"] == 5e6
+    assert v5["rope_scaling"] == {"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True}
+
+    v4 = {"rope_theta": 1e6, "rope_scaling": {"type": "default", "rope_type": "default", "mrope_section": [2, 3, 3]}}
+    tiny._both_rope_spellings(v4)
+    assert v4["rope_parameters"] == {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}
+
+    llama_v4 = {"rope_theta": 1e6, "rope_scaling": None}
+    tiny._both_rope_spellings(llama_v4)
+    assert llama_v4 == {"rope_theta": 1e6, "rope_scaling": None,
+                        "rope_parameters": {"rope_type": "default", "rope_theta": 1e6}}
+    untouched = {"hidden_size": 64}  # a vision config: no RoPE at all
+    tiny._both_rope_spellings(untouched)
+    assert untouched == {"hidden_size": 64}
