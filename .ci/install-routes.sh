@@ -101,8 +101,9 @@ run_route() {
   # is not importable (the wheel's is what runs)
   local work; work=$(mktemp -d)
   cp -r "$ROOT/tests" "$work/tests" && cp "$ROOT/pyproject.toml" "$work/"  # markers, pytest options
-  # VSFA_CACHE_DIR per route: the tiny test models are built by the route's own transformers (a model saved
-  # by transformers 5.x does not load right in 4.57: rope_parameters vs rope_scaling)
+  # VSFA_CACHE_DIR per route: the tiny test models are built by the route's own transformers, as a lab's would
+  # be (tiny.py writes config.json for 4.57 and 5.x alike, but a LLaVA saved by 5.x names its vision-tower
+  # weights in a way 4.57 does not map back)
   (cd "$work" && PATH="$venv/bin:$PATH" VSFA_INSTALL_ROUTE="$route" VSFA_CACHE_DIR="$venv/cache" \
      "$venv/bin/python" -m pytest -q -p no:cacheprovider -o addopts="-ra" --rootdir "$work" \
      tests/test_install_routes.py tests/test_upstream_contract.py tests/test_lmms_upstream_contract.py)
