@@ -54,7 +54,8 @@ def add_commands(subparsers) -> None:
         action="append",
         required=True,
         metavar="NAME",
-        help="judge id, repeatable (e.g. xstest_strmatch, rejection_mix_strmatch, vlguard_attack, "
+        help="judge id or an unambiguous short name (keyword -> vsfa_keyword, offline -> vsfa_offline), "
+        "repeatable (e.g. xstest_strmatch, rejection_mix_strmatch, vlguard_attack, "
         "gcg_prefixes, vsfa_keyword, xstest_gpt, mmsafetybench_gpt, vsfa_cs, llama_guard)",
     )
     p.add_argument("--output", "--out", dest="output", help=f"results JSON (default: the input path with {OUTPUT_SUFFIX})")
@@ -124,10 +125,10 @@ def _run(args: argparse.Namespace) -> int:
     from .llm import judge_injection_suspected
     from .metrics import SINGLE_ATTEMPT, ASRDefinition, ScoredRow, aggregate_attempts, judge_agreement, summarize
     from .samples import read_samples
-    from .verdict import LLM, get_judge_info
+    from .verdict import LLM, get_judge_info, resolve_judge_name
 
-    judges = list(dict.fromkeys(args.judge))
     try:
+        judges = list(dict.fromkeys(resolve_judge_name(j) for j in args.judge))  # short names: "keyword"
         infos = {j: get_judge_info(j) for j in judges}  # unknown ids fail here, before any work
     except KeyError as err:
         raise ValueError(err.args[0]) from None

@@ -129,6 +129,25 @@ def get_judge(judge_id: str) -> Judge:
     return JUDGES[judge_id]
 
 
+def resolve_judge_name(name: str) -> str:
+    """A judge id from what a user typed: the id itself, or a short name that names exactly one judge —
+    one ``_``-separated word of its id (``keyword`` -> ``vsfa_keyword``, ``offline`` -> ``vsfa_offline``,
+    ``guard`` -> ``llama_guard``), else the start of its kind (``llm``, ``local``). An ambiguous or unknown
+    name raises ``KeyError`` listing the candidates."""
+    _load_builtin_judges()
+    if name in JUDGES:
+        return name
+    short = name.strip().lower()
+    by_word = sorted(j for j in JUDGES if short and short in j.split("_"))
+    by_kind = sorted(j for j in JUDGES if short and (JUDGE_INFO.get(j) or JudgeInfo(j)).kind.startswith(short))
+    for candidates in (by_word, by_kind):
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise KeyError(f"judge {name!r} is ambiguous: it names {', '.join(candidates)}; give one of them")
+    raise KeyError(f"unknown judge {name!r}; available: {', '.join(sorted(JUDGES))}")
+
+
 def get_judge_info(judge_id: str) -> JudgeInfo:
     get_judge(judge_id)
     return JUDGE_INFO.get(judge_id) or JudgeInfo(judge_id)
