@@ -146,3 +146,22 @@ def test_lmms_task_path_scores_with_harmbench_cls(classifiers, monkeypatch):
     out = task_api.process_results(doc, ["Step 1: do X"])
     assert out["asr"]["value"] == 1 and out["asr"]["judge_id"] == "harmbench_cls"
     assert "refusal_rate" not in out  # a safety-scheme judge says "not an instance", not "refused"
+
+
+@pytest.mark.slow
+def test_lmms_eval_runs_the_harmbench_cls_task_variant(classifiers, tiny_qwen2vl, tmp_path):
+    """The whole route: stock `lmms-eval` evaluates the tiny Qwen2-VL on MM-SafetyBench SD and judges every
+    answer with the (rigged: always "Yes") tiny HarmBench classifier — ASR 1.0, the judge recorded."""
+    import fixtures_benchmarks as fb
+    from test_lmms_cli import assert_clean, lmms_eval, results_file
+
+    data_root = fb.build_all(tmp_path / "data")
+    out = tmp_path / "runs"
+    result = lmms_eval(["--tasks", "vsfa_mmsafetybench_sd_harmbench_cls", "--limit", "2", "--log_samples",
+                        "--gen_kwargs", "max_new_tokens=8"], tiny_qwen2vl, data_root, out,
+                       VSFA_HARMBENCH_MODEL=classifiers["rigged"], VSFA_HARMBENCH_DEVICE="cpu",
+                       VSFA_JUDGE_CACHE_DIR=str(tmp_path / "cache"))
+    assert_clean(result)
+    task = results_file(out)["results"]["vsfa_mmsafetybench_sd_harmbench_cls"]
+    assert task["asr,none"] == 1.0 and task["judge_error_rate,none"] == 0.0
+    assert task["judge,none"].startswith("harmbench_cls@")
