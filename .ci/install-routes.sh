@@ -80,11 +80,31 @@ run_route() {
   echo "$layer" > "$site/zz_lab_torch_build.pth"
   : > "$venv/timings.txt"
   t=$(now)
-  log "$route: pip install ${wheel##*/}[test] ${pins[*]}"
+  local before=""
+  if [ ${#pins[@]} -gt 0 ]; then
+    # a lab's environment first (its own LLaMA-Factory / lmms-eval), then `pip install vsfa-plugins` into it,
+    # unpinned: the plugin must keep the lab's versions, not upgrade them
+    log "$route: the lab's env: pip install ${pins[*]}"
+    if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pins[@]}" \
+         2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); then
+      log "$route: FAIL: pip install ${pins[*]}"; return 1
+    fi
+    before=$("$venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -iE '^(llamafactory|lmms.eval)==')
+  fi
+  log "$route: pip install ${wheel##*/}[test]"
   # (pip's notes about this machine's empty local index folders are noise: filtered)
-  if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check "${wheel}[test]" "${pins[@]}" \
+  if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check "${wheel}[test]" \
        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); then
     log "$route: FAIL: pip install"; return 1
+  fi
+  if [ -n "$before" ]; then
+    local after
+    after=$("$venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -iE '^(llamafactory|lmms.eval)==')
+    if [ "$before" != "$after" ]; then
+      log "$route: FAIL: installing the plugin changed the lab's versions: $(echo $before) -> $(echo $after)"
+      return 1
+    fi
+    log "$route: the lab's versions kept: $(echo $after)"
   fi
   echo "install $(( $(now) - t ))" >> "$venv/timings.txt"
   "$venv/bin/python" -m pip list --format=freeze 2>/dev/null \
