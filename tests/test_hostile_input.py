@@ -457,6 +457,33 @@ def test_non_utf8_in_a_json_array_names_the_line(tmp_path):
         assert err.value.reason == "non_utf8", name
 
 
+def test_non_utf8_in_text_inputs_names_the_line(tmp_path):
+    """Every other text reader (question lists, captions CSV, lexicon, benchmark CSV / JSON, report inputs)
+    names the line too, not an offset into a read buffer."""
+    from vsfa_plugins.builders.typographic import read_questions
+    from vsfa_plugins.builders.vsfa.filters import Lexicon
+    from vsfa_plugins.builders.vsfa.scenes import read_captions
+    from vsfa_plugins.lmms.data import BenchmarkDataError, read_csv, read_json
+    from vsfa_plugins.report.collect import ReportInputError, load_json_object
+
+    csv_bytes = b"question,category\nWhat is this?,a\nWhy \xff?,b\n"
+    (tmp_path / "q.csv").write_bytes(csv_bytes)
+    (tmp_path / "c.csv").write_bytes(b"image,caption\na.png,one\nb.png,tw\xc3\n")
+    (tmp_path / "lex.txt").write_bytes(b"bomb\nweapon\n\xe9xplosive\n")
+    (tmp_path / "b.json").write_bytes(b'{\n "a": 1,\n "b": "\xff"\n}\n')
+    cases = [
+        (RecordError, r"q\.csv:3: not valid UTF-8", lambda: read_questions(str(tmp_path / "q.csv"))),
+        (RecordError, r"c\.csv:3: not valid UTF-8", lambda: read_captions(str(tmp_path / "c.csv"), str(tmp_path))),
+        (RecordError, r"lex\.txt:3: not valid UTF-8", lambda: Lexicon.from_file(tmp_path / "lex.txt")),
+        (BenchmarkDataError, r"q\.csv:3: not valid UTF-8", lambda: read_csv(tmp_path / "q.csv", tmp_path, ("question",))),
+        (BenchmarkDataError, r"b\.json:3: not valid UTF-8", lambda: read_json(tmp_path / "b.json", tmp_path)),
+        (ReportInputError, r"b\.json:3: not valid UTF-8", lambda: load_json_object(tmp_path / "b.json")),
+    ]
+    for error, pattern, read in cases:
+        with pytest.raises(error, match=pattern):
+            read()
+
+
 # --------------------------------------------------------------------------------------------------
 # 8. dead code out
 # --------------------------------------------------------------------------------------------------

@@ -572,7 +572,7 @@ def _copy(runs, tmp_path, name="base") -> Path:
         (lambda p: p.write_text('{"results": {'), r"_results\.json:1:14: malformed JSON"),
         (lambda p: p.write_text('{"results": {}}'), r"_results\.json: not an lmms-eval results file \(no 'configs'"),
         (lambda p: p.write_text("[1, 2]"), r"_results\.json: expected a JSON object, got list"),
-        (lambda p: p.write_bytes(b'{"a": "\xff"}'), r"_results\.json: not UTF-8"),
+        (lambda p: p.write_bytes(b'{"a": "\xff"}'), r"_results\.json:1: not valid UTF-8"),
     ],
 )
 def test_bad_results_file(runs, tmp_path, damage, message):

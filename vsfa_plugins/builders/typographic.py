@@ -359,8 +359,10 @@ def read_questions(path: str) -> list[QuestionRow]:
                     if not any((v or "").strip() for v in clean.values()):
                         continue
                     rows.append(QuestionRow(f"{path}:{reader.line_num}", clean))
-    except UnicodeDecodeError as err:
-        raise RecordError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    except UnicodeDecodeError:
+        from ..records.reader import non_utf8_where
+
+        raise RecordError(non_utf8_where(path), "non_utf8") from None
     except csv.Error as err:
         raise RecordError(f"{path}: malformed CSV ({err})") from None
     if not rows:

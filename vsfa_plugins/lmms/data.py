@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..records.reader import non_utf8_where
 from ..scoring.contract import ATTACK, BENIGN  # row kinds: one definition for every room
 
 DATA_ROOT_ENV = "VSFA_DATA_ROOT"
@@ -300,8 +301,8 @@ def read_json(path: Path, base: Path) -> Any:
             return json.load(handle)
     except json.JSONDecodeError as err:
         raise BenchmarkDataError(f"{name}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from None
-    except UnicodeDecodeError as err:
-        raise BenchmarkDataError(f"{name}: not UTF-8 (byte {err.start})") from None
+    except UnicodeDecodeError:
+        raise BenchmarkDataError(non_utf8_where(path, name)) from None
 
 
 def read_csv(path: Path, base: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
@@ -323,7 +324,7 @@ def read_csv(path: Path, base: Path, columns: tuple[str, ...]) -> list[tuple[str
                     raise BenchmarkDataError(f"{where}: the row's number of fields differs from the header's ({len(header)})")
                 rows.append((where, row))
             return rows
-    except UnicodeDecodeError as err:
-        raise BenchmarkDataError(f"{name}: not UTF-8 (byte {err.start})") from None
+    except UnicodeDecodeError:
+        raise BenchmarkDataError(non_utf8_where(path, name)) from None
     except csv.Error as err:
         raise BenchmarkDataError(f"{name}: malformed CSV ({err})") from None

@@ -59,4 +59,18 @@ def read_json_document(path: str | os.PathLike, max_bytes: int = 64 << 20) -> An
         raise RecordError(f"{path}:{text.count(chr(10), 0, pos) + 1}: {what}", reason) from None
 
 
-__all__ = ["Location", "iter_json_rows", "read_json_document"]
+def non_utf8_where(path: str | os.PathLike, shown: str | None = None) -> str:
+    """``file:LINE: not valid UTF-8 (<reason> at byte N of the line)`` for the first bad byte of a text file,
+    for readers that decode through ``open(encoding="utf-8")`` (CSV, lexicons, small JSON files), whose
+    ``UnicodeDecodeError`` only knows an offset into its read buffer. ``shown``: the path as to be printed."""
+    shown = os.fspath(path) if shown is None else shown
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"{shown}:{line_no}: not valid UTF-8 ({err.reason} at byte {err.start} of the line)"
+    return f"{shown}: not valid UTF-8"
+
+
+__all__ = ["Location", "iter_json_rows", "non_utf8_where", "read_json_document"]

@@ -509,8 +509,10 @@ def load_json_object(path: Path) -> dict:
             data = json.load(handle)  # lmms-eval writes NaN for rates with nothing judged: json reads it
     except OSError as err:
         raise ReportInputError(f"{path}: cannot read ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise ReportInputError(f"{path}: not UTF-8 (byte {err.start})") from None
+    except UnicodeDecodeError:
+        from ..records.reader import non_utf8_where
+
+        raise ReportInputError(non_utf8_where(path)) from None
     except json.JSONDecodeError as err:
         raise ReportInputError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from None
     if not isinstance(data, dict):

@@ -87,8 +87,10 @@ class Lexicon:
         try:
             with open(path, encoding="utf-8") as f:
                 lines = f.read().splitlines()
-        except UnicodeDecodeError as err:
-            raise RecordError(f"{path}: lexicon is not valid UTF-8 ({err.reason})") from None
+        except UnicodeDecodeError:
+            from ...records.reader import non_utf8_where
+
+            raise RecordError(non_utf8_where(path) + " (lexicon)", "non_utf8") from None
         for n, line in enumerate(lines, start=1):
             line = line.split("#", 1)[0]
             for part in line.split(","):

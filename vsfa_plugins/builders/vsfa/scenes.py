@@ -187,8 +187,10 @@ def read_captions(path: str, images_dir: str) -> dict[str, dict]:
                                       f"(and 'caption', optional 'threat_category')")
                 for rec in reader:
                     rows.append((f"{path}:{reader.line_num}", rec))
-        except UnicodeDecodeError as err:
-            raise RecordError(f"{path}: not valid UTF-8 ({err.reason})") from None
+        except UnicodeDecodeError:
+            from ...records.reader import non_utf8_where
+
+            raise RecordError(non_utf8_where(path), "non_utf8") from None
         except csv.Error as err:
             raise RecordError(f"{path}: malformed CSV ({err})") from None
     out: dict[str, dict] = {}
