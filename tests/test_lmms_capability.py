@@ -26,7 +26,7 @@ from pathlib import Path
 import fixtures_benchmarks as fb
 import pytest
 from conftest import bin_path, run_cli
-from test_lmms_cli import assert_clean, lmms_eval
+from test_lmms_cli import assert_clean, lmms_eval, local_parquet_group
 
 pytestmark = pytest.mark.slow
 
@@ -74,17 +74,7 @@ def build_mmbench_parquet(path: Path) -> Path:
 
 def mmbench_group(folder: Path) -> Path:
     parquet = build_mmbench_parquet(folder / "mmbench" / "dev.parquet")
-    (folder / "vsfa_local_mmbench.yaml").write_text(
-        "# lmms-eval's stock mmbench_en_dev_static on a local parquet in the hub dataset's schema\n"
-        "group: vsfa_local_mmbench\n"
-        "task:\n"
-        "  - task: mmbench_en_dev_static\n"
-        "    dataset_path: parquet\n"
-        "    dataset_kwargs:\n"
-        "      data_files:\n"
-        f"        dev: {parquet}\n"
-    )
-    return folder
+    return local_parquet_group(folder, "vsfa_local_mmbench", "mmbench_en_dev_static", "dev", parquet)
 
 
 def test_mmbench_beside_vsfa_safety_and_in_the_report(tiny_qwen2vl, tmp_path):

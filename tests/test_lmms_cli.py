@@ -52,19 +52,25 @@ def results_file(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def capability_group(folder: Path) -> Path:
-    parquet = fb.build_mme_parquet(folder / "mme" / "test.parquet")
-    (folder / "vsfa_local_capability.yaml").write_text(
-        "# lmms-eval's stock mme task on local files in the hub dataset's schema\n"
-        "group: vsfa_local_capability\n"
+def local_parquet_group(folder: Path, group: str, task: str, split: str, parquet: Path) -> Path:
+    """A group YAML of ours in ``folder`` running lmms-eval's stock ``task`` on a local parquet in the hub
+    dataset's schema (lmms-eval merges the dict over the registered task's config); returns ``folder``."""
+    (folder / f"{group}.yaml").write_text(
+        f"# lmms-eval's stock {task} on a local parquet in the hub dataset's schema\n"
+        f"group: {group}\n"
         "task:\n"
-        "  - task: mme\n"
+        f"  - task: {task}\n"
         "    dataset_path: parquet\n"
         "    dataset_kwargs:\n"
         "      data_files:\n"
-        f"        test: {parquet}\n"
+        f"        {split}: {parquet}\n"
     )
     return folder
+
+
+def capability_group(folder: Path) -> Path:
+    parquet = fb.build_mme_parquet(folder / "mme" / "test.parquet")
+    return local_parquet_group(folder, "vsfa_local_capability", "mme", "test", parquet)
 
 
 def test_suite_and_a_stock_capability_task_in_one_run(tiny_qwen2vl, tmp_path):
