@@ -22,6 +22,8 @@ import traceback
 TRIGGERS = {
     "llamafactory.data": "vsfa_plugins.llamafactory:register",
     "lmms_eval.tasks": "vsfa_plugins.lmms:register",  # our lmms_tasks/ indexed + benchmark data reader
+    # groups of our tasks pooled from the per-answer records (vsfa_plugins.lmms.upstream, wrap 7)
+    "lmms_eval.evaluator": "vsfa_plugins.lmms.upstream:pool_groups",
     # lmms-eval model classes that need a guard (vsfa_plugins.lmms.upstream.MODEL_GUARDS, kept equal by a test)
     "lmms_eval.models.chat.llava_hf": "vsfa_plugins.lmms.upstream:guard_llava_hf",
     "lmms_eval.models.simple.qwen2_vl": "vsfa_plugins.lmms.upstream:guard_cpu_data_parallel",

@@ -3,6 +3,9 @@ prompts, judging and metrics are shared: vsfa_plugins/lmms/task_api.py."""
 
 from vsfa_plugins.lmms import register
 from vsfa_plugins.lmms.task_api import (  # noqa: F401  (referenced by the YAMLs as utils.<name>)
+    ci95_high,
+    ci95_low,
+    count,
     doc_to_messages,
     doc_to_text,
     doc_to_visual,
@@ -10,6 +13,7 @@ from vsfa_plugins.lmms.task_api import (  # noqa: F401  (referenced by the YAMLs
     mean_value,
     process_results,
     rate,
+    record_count,
 )
 
 # With the .pth hook switched off (VSFA_PLUGINS_DISABLE=1) and --include_path pointing here, this import is

@@ -380,6 +380,95 @@ MODEL_GUARDS = {
 }
 
 
+# --- 7. groups pooled from the records ----------------------------------------------------------
+#
+# lmms-eval pools a group as the size-weighted mean of its members' values ("mean", weight_by_size), with
+# sizes = docs: with judge errors that differs from hits / judged rows, a count has no meaning as a mean
+# and an interval end is not an average of interval ends. Our groups are instead computed from the
+# members' per-answer records by the function `vsfa score` and `vsfa report` use
+# (vsfa_plugins.scoring.pooling.pooled_metrics), with clustered intervals. lmms-eval's evaluator binds
+# both functions by name (`from lmms_eval.evaluator_utils import consolidate_results, ...`), so the wrap
+# is installed on lmms_eval.evaluator once it is imported (autoload trigger "lmms_eval.evaluator").
+
+_GROUP_RECORDS: dict[str, list] = {}
+
+
+def _records_of(task_output) -> list | None:
+    from ..scoring.contract import SAMPLE_RECORD
+
+    for (metric, _filter), items in getattr(task_output, "sample_metrics", {}).items():
+        if metric == SAMPLE_RECORD:
+            return [item for item in items if isinstance(item, dict)]
+    return None
+
+
+def pool_our_groups(results: dict, aggregation_list: dict, records: dict[str, list]) -> list[str]:
+    """Replace, in ``results``, the figures of every group whose leaf tasks all carry our records by the
+    pooled figures of those records. Returns the groups rewritten."""
+    from ..scoring.pooling import pooled_metrics
+    from ..scoring.stats import DEFAULT_METHOD
+
+    method = os.environ.get("VSFA_CI_METHOD") or DEFAULT_METHOD
+    done = []
+    for group, leaves in (aggregation_list or {}).items():
+        leaves = list(dict.fromkeys(leaves))
+        if not leaves or group not in results or not all(leaf in records for leaf in leaves):
+            continue
+        pooled = pooled_metrics([r for leaf in leaves for r in records[leaf]], method)
+        ours = {key.partition(",")[0] for leaf in leaves for key in results.get(leaf, {})} | set(pooled)
+        row = results[group]
+        for key in list(row):
+            if "," in key and key.partition(",")[0].split("_stderr")[0] in ours:
+                del row[key]  # lmms-eval's size-weighted means (and their stderr) of our metrics
+        row.pop(" ", None)
+        for name, value in pooled.items():
+            row[f"{name},none"] = value
+        done.append(group)
+    return done
+
+
+def _wrap_consolidation(evaluator) -> None:
+    original_results = evaluator.consolidate_results
+    original_groups = evaluator.consolidate_group_results
+    if getattr(original_groups, _PATCHED, False):
+        return
+
+    @functools.wraps(original_results)
+    def consolidate_results(eval_tasks):
+        _GROUP_RECORDS.clear()
+        for task_output in eval_tasks:
+            found = _records_of(task_output)
+            if found is not None:
+                _GROUP_RECORDS[task_output.task_name] = found
+        return original_results(eval_tasks)
+
+    @functools.wraps(original_groups)
+    def consolidate_group_results(results, versions, task_dict, *args, **kwargs):
+        out = original_groups(results, versions, task_dict, *args, **kwargs)
+        if _GROUP_RECORDS and not args and not kwargs:  # the top-level call of the evaluator
+            try:
+                pool_our_groups(out[0], out[3], _GROUP_RECORDS)
+            finally:
+                _GROUP_RECORDS.clear()
+        return out
+
+    for func in (consolidate_results, consolidate_group_results):
+        setattr(func, _PATCHED, True)
+    evaluator.consolidate_results = consolidate_results
+    evaluator.consolidate_group_results = consolidate_group_results
+
+
+def pool_groups() -> None:
+    """Autoload trigger ``lmms_eval.evaluator``: install wrap 7 there."""
+    import lmms_eval.evaluator as evaluator
+
+    _check(evaluator.consolidate_results, ("eval_tasks",), "evaluator_utils.consolidate_results")
+    _check(evaluator.consolidate_group_results,
+           ("results", "versions", "task_dict", "task_root", "show_group_table", "task_aggregation_list"),
+           "evaluator_utils.consolidate_group_results")
+    _wrap_consolidation(evaluator)
+
+
 # --- install -------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,12 @@ too (``arguments[0]`` is the prompt).
 **Plain JSONL**: ``{"prompt": ..., "response": ..., "benign": ..., "category": ..., "scenario": ...}``
 (``response`` may be a list: several attempts at one prompt).
 
+**Our tasks' samples** carry one ``vsfa_record`` per line (:data:`.contract.RECORD_FIELDS`): the row is then
+re-judged from exactly what the in-task judge was given — ``judge_prompt`` (the benchmark's question, not
+the model's prompt: FigStep's fixed instruction, AdaShield's defence text) and ``judge_meta`` — and takes its
+``benign`` / ``category`` / ``cluster`` and its pairing key (benchmark / subset / id) from the record.
+
+Files without a record (older versions of our tasks, stock tasks):
 ``benign`` / ``category`` / ``scenario`` are looked up, first hit wins: the row itself, then its ``doc``,
 then the per-sample metric dicts holding the key, in file order (how our ``vsfa_*`` tasks log them, since
 0.7.3 drops ``doc``; metric dicts that disagree on ``benign`` are an error). Rows that say nothing are
@@ -28,6 +34,7 @@ from typing import Any, Iterator, Mapping
 
 from ..records import RecordError
 from ..records.reader import iter_json_rows
+from .contract import SAMPLE_RECORD, row_key
 
 LMMS = "lmms_eval_samples"
 PLAIN = "plain"
@@ -44,8 +51,11 @@ class SampleRow:
     attempts: tuple[str, ...]
     benign: bool
     category: str | None
-    benign_from: str  # where ``benign`` came from: "row", "doc", "metric:<key>" or "default"
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    benign_from: str  # where ``benign`` came from: "record", "row", "doc", "metric:<key>" or "default"
+    meta: Mapping[str, Any] = field(default_factory=dict)  # what the judge is handed beside prompt and response
+    cluster: str | None = None  # rows sharing a source question (record ``cluster``); None: its own
+    key: str | None = None  # pairs the row across runs: benchmark/subset/id (record) or the doc id
+    record: Mapping[str, Any] | None = None  # the in-task judge record, when the file has one
 
     @property
     def location(self) -> str:
@@ -71,6 +81,10 @@ def iter_samples(path: str | os.PathLike, *, default_benign: bool = True) -> Ite
                 f"{where}: neither an lmms-eval sample (no 'filtered_resps'/'resps') nor a "
                 f"{{prompt, response}} row (keys: {', '.join(sorted(obj)) or 'none'})"
             )
+        record = obj.get(SAMPLE_RECORD)
+        if record is not None:
+            yield _from_record(location, fmt, obj, attempts, record, where)
+            continue
         if not isinstance(prompt, str):
             raise RecordError(f"{where}: the prompt must be a string, got {type(prompt).__name__}")
         benign, benign_from = _lookup(obj, "benign", where)
@@ -97,7 +111,30 @@ def iter_samples(path: str | os.PathLike, *, default_benign: bool = True) -> Ite
             category,
             benign_from,
             meta,
+            key=None if doc_id is None else str(doc_id),
         )
+
+
+def _from_record(location, fmt: str, obj: Mapping[str, Any], attempts, record: Any, where: str) -> SampleRow:
+    """A row of our tasks: judged again from exactly what the in-task judge was given."""
+    what = f"{where}: '{SAMPLE_RECORD}'"
+    if not isinstance(record, dict):
+        raise RecordError(f"{what} must be an object, got {type(record).__name__}")
+    for name, kind in (("judge_prompt", str), ("judge_meta", dict), ("benign", bool), ("id", str),
+                       ("benchmark", str), ("subset", str)):
+        if not isinstance(record.get(name), kind):
+            got = "nothing" if name not in record else type(record[name]).__name__
+            raise RecordError(f"{what}.{name} must be {'an object' if kind is dict else kind.__name__}, got {got}")
+    category = record.get("category") or None
+    if category is not None and not isinstance(category, str):
+        raise RecordError(f"{what}.category must be a string, got {type(category).__name__}")
+    cluster = record.get("cluster")
+    return SampleRow(
+        location.path, location.line, location.row, fmt, obj.get("doc_id", record["id"]), record["judge_prompt"],
+        attempts, record["benign"], category, "record", dict(record["judge_meta"]),
+        cluster=None if cluster is None else str(cluster),
+        key=row_key(record["benchmark"], record["subset"], record["id"]), record=record,
+    )
 
 
 def _lookup(obj: Mapping[str, Any], name: str, where: str) -> tuple[Any, str]:
