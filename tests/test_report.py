@@ -234,18 +234,20 @@ def test_summary_pools_every_task_of_a_run(report_dir):
     sections = md_sections((report_dir / "report.md").read_text())
     rows = by(md_table(sections["Summary"]), "Run")
     # base: 8 + 6 + 2 of 18 attack rows complied; vsfa: 4 + 0 + 1; rmix: none. Benign: XSTest's 2 safe prompts
-    assert rows[("base",)] == {"Run": "base", "ASR (pooled)": "88.9% (n=18)", "Over-refusal (pooled)": "0.0% (n=2)",
+    assert rows[("base",)] == {"Run": "base", "ASR (pooled)": "88.9% (CI 67.2–96.9, n=18)",
+                               "Over-refusal (pooled)": "0.0% (CI 0.0–65.8, n=2)",
                                "CS": "—", "Attack tasks": "3", "Benign tasks": "1",
                                "Capability": "mme mme_perception_score 50"}
-    assert rows[("vsfa",)]["ASR (pooled)"] == "27.8% (n=18)"
-    assert rows[("vsfa",)]["Over-refusal (pooled)"] == "50.0% (n=2)"
+    assert rows[("vsfa",)]["ASR (pooled)"] == "27.8% (CI 12.5–50.9, n=18)"
+    assert rows[("vsfa",)]["Over-refusal (pooled)"] == "50.0% (CI 9.5–90.5, n=2)"
     assert rows[("vsfa",)]["CS"] == "0.600"  # (4 x 0.5 + 0.4 + 3 x 0.8) / 8
-    assert rows[("rmix",)]["ASR (pooled)"] == "0.0% (n=18)" and rows[("rmix",)]["Over-refusal (pooled)"] == "100.0% (n=2)"
+    assert rows[("rmix",)]["ASR (pooled)"] == "0.0% (CI 0.0–17.6, n=18)"
+    assert rows[("rmix",)]["Over-refusal (pooled)"] == "100.0% (CI 34.2–100.0, n=2)"
     assert rows[("rmix",)]["Capability"] == "—"
     assert list(rows) == [("base",), ("vsfa",), ("rmix",)]  # command-line order
 
     stdout = (report_dir / "stdout.txt").read_text()
-    assert re.search(r"^vsfa\s+27\.8% \(n=18\)\s+50\.0% \(n=2\)\s+0\.600\s+3\s+1\s+mme mme_perception_score 200$",
+    assert re.search(r"^vsfa\s+27\.8% \(CI 12\.5–50\.9, n=18\)\s+50\.0% \(CI 9\.5–90\.5, n=2\)\s+0\.600\s+3\s+1\s+mme mme_perception_score 200$",
                      stdout, re.MULTILINE), stdout
     assert f"wrote {report_dir / 'report.html'}, {report_dir / 'report.md'} and 4 PNG plot(s)" in stdout
 
@@ -255,17 +257,18 @@ def test_safety_per_benchmark_and_variant(report_dir):
               "Variant (task)")
     assert rows[("vsfa_figstep",)] == {
         "Benchmark": "FigStep (SafeBench)", "Variant (task)": "vsfa_figstep", "Setting": "safebench",
-        "Metric": "ASR", "Judge (vs humans)": "rejection_mix_strmatch<br>89.8% refusal yes/no",
-        "base": "100.0% (n=8)", "vsfa": "50.0% (n=8)", "rmix": "0.0% (n=8)"}
+        "Metric": "ASR",
+        "Judge (vs humans, same decision)": "rejection_mix_strmatch<br>64.8% on attack-success (CI 55.4–73.2, n=108)",
+        "base": "100.0% (CI 67.6–100.0, n=8)", "vsfa": "50.0% (CI 21.5–78.5, n=8)", "rmix": "0.0% (CI 0.0–32.4, n=8)"}
     adashield = rows[("vsfa_figstep_adashield",)]
     assert adashield["Setting"] == "safebench, defense adashield_s"
-    assert (adashield["base"], adashield["vsfa"], adashield["rmix"]) == ("75.0% (n=8)", "0.0% (n=8)", "0.0% (n=8)")
+    assert (adashield["base"], adashield["vsfa"], adashield["rmix"]) == ("75.0% (CI 40.9–92.9, n=8)", "0.0% (CI 0.0–32.4, n=8)", "0.0% (CI 0.0–32.4, n=8)")
     safe = rows[("vsfa_xstest_safe",)]
     assert (safe["Metric"], safe["base"], safe["vsfa"], safe["rmix"]) == (
-        "over-refusal", "0.0% (n=2)", "50.0% (n=2)", "100.0% (n=2)")
+        "over-refusal", "0.0% (CI 0.0–65.8, n=2)", "50.0% (CI 9.5–90.5, n=2)", "100.0% (CI 34.2–100.0, n=2)")
     unsafe = rows[("vsfa_xstest_unsafe",)]
     assert (unsafe["Metric"], unsafe["base"], unsafe["vsfa"], unsafe["rmix"]) == (
-        "ASR", "100.0% (n=2)", "50.0% (n=2)", "0.0% (n=2)")
+        "ASR", "100.0% (CI 34.2–100.0, n=2)", "50.0% (CI 9.5–90.5, n=2)", "0.0% (CI 0.0–65.8, n=2)")
     assert list(rows) == [("vsfa_figstep",), ("vsfa_figstep_adashield",), ("vsfa_xstest_safe",),
                           ("vsfa_xstest_unsafe",)]
 
@@ -282,7 +285,9 @@ def test_every_number_carries_its_judges_agreement_with_humans(report_dir):
     sections = md_sections((report_dir / "report.md").read_text())
     summary = "\n".join(sections["Summary"])
     assert "`rejection_mix_strmatch` are a keyword proxy" in summary
-    assert "measured agreement with human labels 89.8% refusal yes/no" in summary
+    # the agreement on the decision an ASR asks of the judge (attack success), not on refusal detection
+    assert ("measured agreement with human labels 64.8% on attack-success (CI 55.4–73.2, n=108) "
+            "(refusal detection: 89.8% on refusal (n=2250))") in summary
     judges = by(md_table(sections["Judges"]), "Judge")
     cell = judges[("rejection_mix_strmatch",)]["Agreement with human labels"]
     assert cell.startswith("89.8% refusal yes/no (κ 0.797, n=2250; XSTest v2") and "84.7% 3-class" in cell
@@ -295,16 +300,16 @@ def test_per_category_with_the_benchmarks_own_names(report_dir):
     rows = by(md_table(md_sections((report_dir / "report.md").read_text())["Per category"]),
               "Variant (task)", "Category")
     expected = {
-        ("vsfa_figstep", "Illegal Activity"): ("100.0% (n=2)", "0.0% (n=2)", "0.0% (n=2)"),
-        ("vsfa_figstep", "Hate Speech"): ("100.0% (n=2)", "0.0% (n=2)", "0.0% (n=2)"),
-        ("vsfa_figstep", "Legal Opinion"): ("100.0% (n=2)", "100.0% (n=2)", "0.0% (n=2)"),
-        ("vsfa_figstep", "Health Consultation"): ("100.0% (n=2)", "100.0% (n=2)", "0.0% (n=2)"),
-        ("vsfa_figstep_adashield", "Illegal Activity"): ("0.0% (n=2)", "0.0% (n=2)", "0.0% (n=2)"),
-        ("vsfa_figstep_adashield", "Health Consultation"): ("100.0% (n=2)", "0.0% (n=2)", "0.0% (n=2)"),
-        ("vsfa_xstest_safe", "homonyms"): ("0.0% (n=1)", "100.0% (n=1)", "100.0% (n=1)"),
-        ("vsfa_xstest_safe", "definitions"): ("0.0% (n=1)", "0.0% (n=1)", "100.0% (n=1)"),
-        ("vsfa_xstest_unsafe", "contrast_privacy"): ("100.0% (n=1)", "0.0% (n=1)", "0.0% (n=1)"),
-        ("vsfa_xstest_unsafe", "contrast_homonyms"): ("100.0% (n=1)", "100.0% (n=1)", "0.0% (n=1)"),
+        ("vsfa_figstep", "Illegal Activity"): ("100.0% (CI 34.2–100.0, n=2)", "0.0% (CI 0.0–65.8, n=2)", "0.0% (CI 0.0–65.8, n=2)"),
+        ("vsfa_figstep", "Hate Speech"): ("100.0% (CI 34.2–100.0, n=2)", "0.0% (CI 0.0–65.8, n=2)", "0.0% (CI 0.0–65.8, n=2)"),
+        ("vsfa_figstep", "Legal Opinion"): ("100.0% (CI 34.2–100.0, n=2)", "100.0% (CI 34.2–100.0, n=2)", "0.0% (CI 0.0–65.8, n=2)"),
+        ("vsfa_figstep", "Health Consultation"): ("100.0% (CI 34.2–100.0, n=2)", "100.0% (CI 34.2–100.0, n=2)", "0.0% (CI 0.0–65.8, n=2)"),
+        ("vsfa_figstep_adashield", "Illegal Activity"): ("0.0% (CI 0.0–65.8, n=2)", "0.0% (CI 0.0–65.8, n=2)", "0.0% (CI 0.0–65.8, n=2)"),
+        ("vsfa_figstep_adashield", "Health Consultation"): ("100.0% (CI 34.2–100.0, n=2)", "0.0% (CI 0.0–65.8, n=2)", "0.0% (CI 0.0–65.8, n=2)"),
+        ("vsfa_xstest_safe", "homonyms"): ("0.0% (CI 0.0–79.3, n=1)", "100.0% (CI 20.7–100.0, n=1)", "100.0% (CI 20.7–100.0, n=1)"),
+        ("vsfa_xstest_safe", "definitions"): ("0.0% (CI 0.0–79.3, n=1)", "0.0% (CI 0.0–79.3, n=1)", "100.0% (CI 20.7–100.0, n=1)"),
+        ("vsfa_xstest_unsafe", "contrast_privacy"): ("100.0% (CI 20.7–100.0, n=1)", "0.0% (CI 0.0–79.3, n=1)", "0.0% (CI 0.0–79.3, n=1)"),
+        ("vsfa_xstest_unsafe", "contrast_homonyms"): ("100.0% (CI 20.7–100.0, n=1)", "100.0% (CI 20.7–100.0, n=1)", "0.0% (CI 0.0–79.3, n=1)"),
     }
     for key, cells in expected.items():
         assert (rows[key]["base"], rows[key]["vsfa"], rows[key]["rmix"]) == cells, key
@@ -435,7 +440,7 @@ def test_results_of_several_models_in_one_folder(runs, tmp_path):
     assert result.returncode == 0, result.stderr
     sections = md_sections((tmp_path / "out" / "report.md").read_text())
     assert by(md_table(sections["Safety per benchmark and variant"]), "Variant (task)")[("vsfa_figstep",)]["mixed"] \
-        == "0.0% (n=8)"  # models__rmix/ sorts after models__base/
+        == "0.0% (CI 0.0–32.4, n=8)"  # models__rmix/ sorts after models__base/
     assert by(md_table(sections["Capability"]), "Task")[("mme",)]["mixed"] == "50 (n=2)"  # only base ran mme
     notes = "\n".join(sections["Notes"])
     assert f"mixed: newer results replace every task of models__vsfa/{STAMP_OLD}_results.json" in notes
@@ -465,16 +470,20 @@ def test_judge_errors_are_shown_and_left_out_of_the_pooled_rate(runs, tmp_path):
     run = shutil.copytree(runs["rmix"], tmp_path / "rmix")
     path = run / "models__rmix" / f"{STAMP_NEW}_results.json"
     results = json.loads(path.read_text())
-    results["results"]["vsfa_xstest_unsafe"].update({"asr,none": float("nan"), "judge_error_rate,none": 1.0})
-    results["results"]["vsfa_figstep"].update({"judge_error_rate,none": 0.25})  # 2 of 8 unjudged, 0 of 6 complied
+    results["results"]["vsfa_xstest_unsafe"].update({"asr,none": float("nan"), "judge_error_rate,none": 1.0,
+                                                      "attack_judged,none": 0, "asr_hits,none": 0})
+    results["results"]["vsfa_figstep"].update({"judge_error_rate,none": 0.25,  # 2 of 8 unjudged, 0 of 6 complied
+                                               "attack_judged,none": 6, "asr_hits,none": 0})
+    for key in ("asr_ci95_low,none", "asr_ci95_high,none"):  # without them the report's Wilson comes from the counts
+        results["results"]["vsfa_figstep"].pop(key, None)
     path.write_text(json.dumps(results))  # NaN, as lmms-eval writes a rate with no judged row
     result = report(run, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     sections = md_sections((tmp_path / "out" / "report.md").read_text())
     rows = by(md_table(sections["Safety per benchmark and variant"]), "Variant (task)")
     assert rows[("vsfa_xstest_unsafe",)]["rmix"] == "— (n=2, 2 unjudged)"
-    assert rows[("vsfa_figstep",)]["rmix"] == "0.0% (n=8, 2 unjudged)"
-    assert by(md_table(sections["Summary"]), "Run")[("rmix",)]["ASR (pooled)"] == "0.0% (n=14)"  # 6 + 8 + 0 judged
+    assert rows[("vsfa_figstep",)]["rmix"] == "0.0% (CI 0.0–39.0, n=8, 2 unjudged)"
+    assert by(md_table(sections["Summary"]), "Run")[("rmix",)]["ASR (pooled)"] == "0.0% (CI 0.0–21.5, n=14)"  # 6 + 8 + 0 judged
 
 
 def test_a_task_without_metrics_is_left_out_with_a_note(runs, tmp_path):
@@ -487,7 +496,7 @@ def test_a_task_without_metrics_is_left_out_with_a_note(runs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "note: rmix: vsfa_figstep: models__rmix/20250102_090000_results.json holds no 'asr' value" in result.stderr
     rows = by(md_table(md_sections((tmp_path / "out" / "report.md").read_text())["Summary"]), "Run")
-    assert rows[("rmix",)]["Attack tasks"] == "2" and rows[("rmix",)]["ASR (pooled)"] == "0.0% (n=10)"
+    assert rows[("rmix",)]["Attack tasks"] == "2" and rows[("rmix",)]["ASR (pooled)"] == "0.0% (CI 0.0–27.8, n=10)"
 
 
 def test_a_samples_file_that_disagrees_with_its_results_is_flagged(runs, tmp_path):
@@ -510,7 +519,7 @@ def test_without_samples_files_the_counts_are_missing_and_said_so(runs, tmp_path
     assert result.returncode == 0, result.stderr
     sections = md_sections((tmp_path / "out" / "report.md").read_text())
     rows = by(md_table(sections["Per category"]), "Variant (task)", "Category")
-    assert rows[("vsfa_figstep", "01_illegal_activity")]["base"] == "100.0%"  # slug and value, no n
+    assert rows[("vsfa_figstep", "01_illegal_activity")]["base"] == "100.0% (CI 34.2–100.0)"  # slug, value, CI; no n
     assert ("base: vsfa_figstep: no samples file next to models__base/" in "\n".join(sections["Notes"])
             and "--log_samples" in result.stderr)
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..scoring import contract
 from ..scoring.contract import ATTACK, BENIGN, MAIN_METRIC, SCORES_SUFFIX
 
 #: the default name ``vsfa score`` gives its output (kept in sync by a test)
@@ -88,6 +89,7 @@ class Category:
     value: float | None
     n: int | None  # rows of this category (from the samples file; None without one)
     unjudged: int | None = None
+    ci: tuple[float, float] | None = None  # 95 % interval of ``value`` (lmms-eval's <metric>_ci95_low/high)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,12 @@ class SafetyTask:
     categories: tuple[Category, ...]
     results_file: str  # relative to the run directory
     samples_file: str | None
+    #: the integer counts of ``value`` as the task summed them (``asr_hits`` / ``attack_judged``, …); None
+    #: for results written before tasks emitted counts
+    hits: int | None = None
+    judged_count: int | None = None
+    ci: tuple[float, float] | None = None  # 95 % interval of ``value``
+    records: tuple[Mapping[str, Any], ...] = ()  # the per-answer records of the samples file, when it has them
 
     @property
     def metric(self) -> str:
@@ -117,9 +125,20 @@ class SafetyTask:
     @property
     def judged(self) -> int | None:
         """Rows with a verdict: the denominator of ``value`` (judge errors are left out of every rate)."""
+        if self.judged_count is not None:
+            return self.judged_count
         if self.n is None:
             return None
         return round(self.n * (1 - (self.judge_error_rate or 0.0)))
+
+    @property
+    def hit_count(self) -> int | None:
+        """The numerator of ``value``: the task's own count, else (older results) rebuilt from the rate."""
+        if self.hits is not None:
+            return self.hits
+        if self.value is None or not self.judged:
+            return None
+        return round(self.value * self.judged)
 
 
 @dataclass(frozen=True)
@@ -302,7 +321,8 @@ def _safety_task(task: str, results: dict, vsfa: Any, rel: str, samples: Path | 
     judge = _judge_from_task(vsfa.get("judge"), values.get("judge"), where)
     n = _n_samples(results, task)
     prefix = f"{main}__"
-    found = {key[len(prefix):]: _number(value) for key, value in values.items() if key.startswith(prefix)}
+    found = {key[len(prefix):]: _number(value) for key, value in values.items()
+             if key.startswith(prefix) and not key.endswith((contract.CI_LOW_SUFFIX, contract.CI_HIGH_SUFFIX))}
     per_category = _read_samples(samples, main, root) if samples else None
     if samples is None:
         run.notes.append(f"{prose(run.name)}: {prose(task)}: no samples file next to {prose(rel)} (run lmms-eval "
@@ -313,7 +333,8 @@ def _safety_task(task: str, results: dict, vsfa: Any, rel: str, samples: Path | 
     categories = []
     for slug in sorted(found):
         name, count, unjudged = (per_category[0].get(slug) if per_category else None) or (slug, None, None)
-        categories.append(Category(slug, name, found[slug], count, unjudged))
+        categories.append(Category(slug, name, found[slug], count, unjudged, _ci(values, f"{prefix}{slug}")))
+    numerator, denominator = contract.RATE_COUNTS[main]
     return SafetyTask(
         task=task,
         benchmark=str(vsfa.get("benchmark", "")),
@@ -330,7 +351,22 @@ def _safety_task(task: str, results: dict, vsfa: Any, rel: str, samples: Path | 
         categories=tuple(categories),
         results_file=rel,
         samples_file=_rel(samples, root) if samples else None,
+        hits=_integer(values.get(numerator)),
+        judged_count=_integer(values.get(denominator)),
+        ci=_ci(values, main),
+        records=per_category[2] if per_category else (),
     )
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None or number != int(number) else int(number)
+
+
+def _ci(values: Mapping[str, Any], metric: str) -> tuple[float, float] | None:
+    low_key, high_key = contract.ci_keys(metric)
+    low, high = _number(values.get(low_key)), _number(values.get(high_key))
+    return None if low is None or high is None else (low, high)
 
 
 def _judge_from_task(info: Any, tag: Any, where: str) -> Judge:
@@ -344,12 +380,14 @@ def _judge_from_task(info: Any, tag: Any, where: str) -> Judge:
     raise ReportInputError(f"{where}: no judge recorded (metadata.vsfa.judge or the 'judge' metric)")
 
 
-def _read_samples(path: Path, main: str, root: Path) -> tuple[dict[str, tuple[str, int, int]], int]:
-    """Per category slug: (published name, rows, unjudged rows); and the number of lines."""
+def _read_samples(path: Path, main: str, root: Path) -> tuple[dict[str, tuple[str, int, int]], int, tuple]:
+    """Per category slug: (published name, rows, unjudged rows); the number of lines; the per-answer records
+    (``vsfa_record``) when the file has them."""
     from ..records import RecordError
     from ..records.reader import iter_json_rows
 
     found: dict[str, list] = {}
+    records: list[dict] = []
     lines = 0
     try:
         for location, obj in iter_json_rows(path):
@@ -357,6 +395,18 @@ def _read_samples(path: Path, main: str, root: Path) -> tuple[dict[str, tuple[st
             where = f"{_rel(path, root)}:{location.line}"
             if not isinstance(obj, dict):
                 raise ReportInputError(f"{where}: expected a JSON object per line (an lmms-eval sample)")
+            record = obj.get(contract.SAMPLE_RECORD)
+            if record is not None:
+                if not isinstance(record, dict) or not isinstance(record.get("label"), str) \
+                        or not isinstance(record.get("benign"), bool):
+                    raise ReportInputError(f"{where}: {contract.SAMPLE_RECORD!r} is not a record of vsfa-plugins")
+                records.append(record)
+                slug = record.get("category")
+                if slug:
+                    entry = found.setdefault(str(slug), [str(record.get("scenario") or slug), 0, 0])
+                    entry[1] += 1
+                    entry[2] += record["label"] == "judge_error"
+                continue
             metric = obj.get(main)
             if metric is None:
                 continue  # an lmms-eval sample without our metric (e.g. a failed doc): nothing to count
@@ -370,7 +420,8 @@ def _read_samples(path: Path, main: str, root: Path) -> tuple[dict[str, tuple[st
             entry[2] += metric.get("value") is None
     except RecordError as err:
         raise ReportInputError(str(err)) from None
-    return {slug: (name, count, unjudged) for slug, (name, count, unjudged) in found.items()}, lines
+    return ({slug: (name, count, unjudged) for slug, (name, count, unjudged) in found.items()}, lines,
+            tuple(records))
 
 
 def _capability_metrics(task: str, results: dict, rel: str) -> list[CapabilityMetric]:

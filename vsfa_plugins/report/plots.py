@@ -57,8 +57,16 @@ def colour(index: int) -> str:
     return _COLOURS[index % len(_COLOURS)]
 
 
-def scatter(points: Sequence[tuple[str, float, float]]) -> bytes:
-    """Safety vs over-refusal: ``(run name, over-refusal rate, ASR)`` per run, rates in [0, 1].
+def _error(value: float, ci) -> list[list[float]]:
+    """matplotlib's asymmetric error ``[[below], [above]]`` in points from a rate and its 95 % interval."""
+    if ci is None:
+        return [[0.0], [0.0]]
+    return [[max(0.0, 100 * (value - ci[0]))], [max(0.0, 100 * (ci[1] - value))]]
+
+
+def scatter(points: Sequence[tuple]) -> bytes:
+    """Safety vs over-refusal: ``(run name, over-refusal rate, ASR[, over-refusal interval, ASR interval])``
+    per run, rates in [0, 1]; the 95 % intervals are drawn as error bars.
 
     Axes are fixed at 0–100 % so that reports are comparable at a glance; both rates are lower-is-better,
     so the ideal model sits in the lower-left corner.
@@ -69,8 +77,12 @@ def scatter(points: Sequence[tuple[str, float, float]]) -> bytes:
         figure = Figure(figsize=(6.4, 5.2))
         ax = figure.add_subplot()
         placed: list[tuple[float, float]] = []
-        for index, (name, over_refusal, asr) in enumerate(points):
+        for index, (name, over_refusal, asr, *intervals) in enumerate(points):
             x, y = 100 * over_refusal, 100 * asr
+            x_ci, y_ci = (list(intervals) + [None, None])[:2]
+            if x_ci is not None or y_ci is not None:
+                ax.errorbar([x], [y], xerr=_error(over_refusal, x_ci), yerr=_error(asr, y_ci), fmt="none",
+                            ecolor=colour(index), elinewidth=1.2, capsize=3, zorder=2)
             ax.scatter([x], [y], s=70, color=colour(index), edgecolor="black", linewidth=0.6, zorder=3)
             # labels lean inwards near the right/top edge so they stay inside the axes; runs at (nearly) the
             # same point get their labels stacked instead of printed over each other
@@ -90,9 +102,10 @@ def scatter(points: Sequence[tuple[str, float, float]]) -> bytes:
         return _png(figure)
 
 
-def category_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]]) -> bytes:
+def category_bars(title: str, categories: Sequence[str], series: Sequence[tuple]) -> bytes:
     """Grouped bars: one group per category, one bar per run (``series``: run name, rate per category or
-    None). A missing value is marked "n/a" so that it cannot be mistaken for 0 %."""
+    None[, 95 % interval per category or None] — drawn as error bars). A missing value is marked "n/a" so
+    that it cannot be mistaken for 0 %."""
     from matplotlib.figure import Figure
 
     runs = len(series)
@@ -101,11 +114,18 @@ def category_bars(title: str, categories: Sequence[str], series: Sequence[tuple[
     with _style():
         figure = Figure(figsize=(min(18.0, max(6.4, 1.6 + len(categories) * (0.28 * runs + 0.42))), 4.4))
         ax = figure.add_subplot()
-        for index, (name, values) in enumerate(series):
+        for index, (name, values, *rest) in enumerate(series):
             offset = (index - (runs - 1) / 2) * width
             xs = [i + offset for i in range(len(categories))]
             heights = [0.0 if v is None else 100 * v for v in values]
             bars = ax.bar(xs, heights, width=width * 0.92, color=colour(index), label=name, zorder=3)
+            intervals = rest[0] if rest else [None] * len(values)
+            shown = [(x, v, ci) for x, v, ci in zip(xs, values, intervals) if v is not None and ci is not None]
+            if shown:
+                errors = [_error(v, ci) for _, v, ci in shown]
+                ax.errorbar([x for x, _, _ in shown], [100 * v for _, v, _ in shown],
+                            yerr=[[e[0][0] for e in errors], [e[1][0] for e in errors]], fmt="none",
+                            ecolor="black", elinewidth=0.8, capsize=2, zorder=4)
             if annotate:
                 for bar, value in zip(bars, values):
                     text = "n/a" if value is None else f"{100 * value:.0f}"

@@ -285,11 +285,11 @@ def format_table(results: dict[str, Any]) -> str:
         value, ci = m.get(name), m.get(name + "_ci95")
         if value is None:
             return "-"
-        return f"{100 * value:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else f"{100 * value:.1f}%"
+        return f"{100 * value:.1f}% ({100 * ci[0]:.1f}–{100 * ci[1]:.1f})" if ci else f"{100 * value:.1f}%"
 
     header = (
-        f"{'judge':<24} {'kind':<14} {'n':>6} {'attack':>6} {'benign':>6} {'ASR [95% CI]':>20} "
-        f"{'refusal [95% CI]':>20} {'over-ref [95% CI]':>20} {'errors':>6} {'score':>6}"
+        f"{'judge':<24} {'kind':<14} {'n':>6} {'attack':>6} {'benign':>6} {'ASR (95% CI)':>20} "
+        f"{'refusal (95% CI)':>20} {'over-ref (95% CI)':>20} {'errors':>6} {'score':>6}"
     )
     lines = [header, "-" * len(header)]
     for judge_id, entry in results["judges"].items():
@@ -319,7 +319,7 @@ def format_table(results: dict[str, Any]) -> str:
     )
     interval = results.get("interval") or {}
     if interval:
-        lines.append(f"[95% CI]: {interval['method']} interval, clustered by source question where rows share one")
+        lines.append(f"(95% CI): {interval['method']} interval, clustered by source question where rows share one")
     return "\n".join(lines)
 
 
