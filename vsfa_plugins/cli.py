@@ -15,6 +15,7 @@ COMMAND_MODULES: list[str] = [
     "vsfa_plugins.builders.vsfa.cli",  # build-vsfa
     "vsfa_plugins.builders.typographic",  # render-typographic
     "vsfa_plugins.scoring.cli",  # score
+    "vsfa_plugins.scoring.compare",  # compare
     "vsfa_plugins.scoring.judge_eval",  # judge-eval
     "vsfa_plugins.report.cli",  # report
     "vsfa_plugins.demo",  # demo
