@@ -212,3 +212,29 @@ def test_harmbench_cls_in_task_equals_rejudged(tmp_path, monkeypatch, classifier
             assert cls.prompt_for(row.prompt, row.attempts[0], row.meta) == expected, task
         rejudged = judge_many("harmbench_cls", [(r.prompt, r.attempts[0], r.meta) for r in rows])
         assert [v.label for v in rejudged] == [r.record["label"] for r in rows], task
+
+
+def test_score_and_report_show_the_in_task_judge_beside_the_rejudged_ones(tmp_path):
+    """`vsfa score` on our samples records the in-task judge's ASR and its κ with each re-judging judge; the
+    report shows the judges side by side with the spread and whether they rank the runs alike."""
+    from conftest import bin_path, run_cli
+
+    runs = {}
+    for name, answers in (("a", ANSWERS), ("b", [ANSWERS[0]] * 3)):
+        docs = docs_for(tmp_path / name / "data", {}, "rejection_mix_strmatch")[:3]
+        path = write_samples(tmp_path / name / "out", "vsfa_figstep", docs, answers)
+        result = run_cli([bin_path("vsfa"), "score", str(path), "--judge", "vsfa_keyword", "--no-progress"],
+                         timeout=120)
+        assert result.returncode == 0, result.stderr
+        runs[name] = Path(str(path).removesuffix(".jsonl") + ".vsfa_scores.json")
+    out = json.loads(runs["a"].read_text())
+    assert out["in_task"]["judge_id"] == "rejection_mix_strmatch"
+    assert out["in_task"]["metrics"]["asr"] == 1 / 3 and out["in_task"]["metrics"]["asr_ci95"]
+    agreement = out["agreement"]["in-task rejection_mix_strmatch vs vsfa_keyword"]
+    assert agreement["n_compared"] == 3
+    result = run_cli([bin_path("vsfa"), "report", str(tmp_path / "a" / "out"), str(tmp_path / "b" / "out"),
+                      "--name", "a", "--name", "b", "--out", str(tmp_path / "report")], timeout=300)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Judges side by side" in text and "in-task rejection_mix_strmatch: 33.3% (CI " in text
+    assert "same order: yes" in text

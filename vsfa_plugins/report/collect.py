@@ -165,6 +165,9 @@ class JudgeScore:
     over_refusal_rate: float | None
     mean_score: float | None  # VSFA's constructive score when the judge gives one
     scores: tuple[float, ...]  # the per-row scores, for pooling over a run
+    asr_ci: tuple[float, float] | None = None  # 95 % intervals, when the score file has them
+    over_refusal_ci: tuple[float, float] | None = None
+    in_task: bool = False  # the task's own judge, as `vsfa score` recorded it beside the re-judged ones
 
 
 @dataclass(frozen=True)
@@ -483,14 +486,17 @@ def _select_scores(root: Path, paths: list[Path], chosen: dict, run: Run) -> lis
                              f"samples of {prose(score.task)}; ignored")
             continue
         # the same judge twice on the same input would count its rows twice in the pooled CS
-        repeated = [j.judge.judge_id for j in score.judges if (score.input_name, j.judge.judge_id) in seen]
+        # (the in-task judge, recorded in every score file of the samples, is not a re-judgement)
+        repeated = [j.judge.judge_id for j in score.judges
+                    if not j.in_task and (score.input_name, j.judge.judge_id) in seen]
         if repeated:
             run.notes.append(f"{prose(run.name)}: {prose(score.path)} repeats judge {prose(', '.join(repeated))} on "
                              f"{prose(score.input_name)} (already in {prose(seen[(score.input_name, repeated[0])])}); "
                              "ignored")
             continue
         for j in score.judges:
-            seen[(score.input_name, j.judge.judge_id)] = score.path
+            if not j.in_task:
+                seen[(score.input_name, j.judge.judge_id)] = score.path
         kept.append(score)
     return kept
 
@@ -506,6 +512,16 @@ def read_score_file(path: Path, rel: str) -> ScoreFile:
     rows = _field(data, "rows", list, where)
     agreement = _field(data, "agreement", dict, where)
     judges = []
+    in_task = data.get("in_task")
+    if isinstance(in_task, dict) and isinstance(in_task.get("metrics"), dict):
+        at = f"{where}: in_task.metrics"
+        m = in_task["metrics"]
+        judges.append(JudgeScore(
+            judge=Judge(str(in_task.get("judge_id", "")), "in-task"),
+            n=_field(m, "n", int, at), n_attack=_field(m, "n_attack", int, at), n_benign=_field(m, "n_benign", int, at),
+            judge_errors=_field(m, "judge_errors", int, at), asr=_optional_number(m, "asr", at),
+            over_refusal_rate=_optional_number(m, "over_refusal_rate", at), mean_score=None, scores=(),
+            asr_ci=_interval(m, "asr", at), over_refusal_ci=_interval(m, "over_refusal_rate", at), in_task=True))
     for judge_id, entry in judges_data.items():
         at = f"{where}: judges.{judge_id}"
         entry = _check(entry, dict, at)
@@ -531,6 +547,8 @@ def read_score_file(path: Path, rel: str) -> ScoreFile:
             over_refusal_rate=_optional_number(metrics, "over_refusal_rate", at_m),
             mean_score=_optional_number(metrics, "mean_score", at_m),
             scores=tuple(scores),
+            asr_ci=_interval(metrics, "asr", at_m),
+            over_refusal_ci=_interval(metrics, "over_refusal_rate", at_m),
         ))
     agreements = []
     for pair, entry in agreement.items():
@@ -586,6 +604,18 @@ def _field(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in obj:
         raise ReportInputError(f"{where}: missing {key!r}")
     return _check(obj[key], kind, f"{where}.{key}")
+
+
+def _interval(obj: Mapping[str, Any], rate: str, where: str) -> tuple[float, float] | None:
+    """``<rate>_ci95`` of a score file: ``[low, high]`` or null; absent in files written before intervals."""
+    value = obj.get(rate + contract.CI_SUFFIX)
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2 or any(_number(v) is None for v in value)
+            or not 0 <= value[0] <= value[1] <= 1):
+        raise ReportInputError(f"{where}.{rate}{contract.CI_SUFFIX}: expected [low, high] within [0, 1], "
+                               f"got {value!r:.60}")
+    return float(value[0]), float(value[1])
 
 
 def _optional_number(obj: Mapping[str, Any], key: str, where: str) -> float | None:

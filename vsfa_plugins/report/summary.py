@@ -27,7 +27,7 @@ from . import comparison, plots  # cheap: matplotlib is imported when a figure i
 from ..scoring import contract
 from ..scoring.contract import MAIN_METRIC
 from ..scoring.verdict import KEYWORD_PROXY
-from .collect import ATTACK, BENIGN, CapabilityMetric, Judge, Run, SafetyTask, prose
+from .collect import ATTACK, BENIGN, CapabilityMetric, Judge, JudgeScore, Run, SafetyTask, prose
 
 METRIC_LABEL = {ATTACK: "ASR", BENIGN: "over-refusal"}
 NONE = "—"  # no value: the run lacks the task, or the rate has no judged row
@@ -489,16 +489,64 @@ def _rejudged_section(runs: Sequence[Run]) -> Section:
     for run in runs:
         for score_file in run.scores:
             for j in score_file.judges:
+                if j.in_task:
+                    continue
                 rows.append((run.name, score_file.label, j.judge.judge_id, j.judge.kind or NONE,
-                             j.judge.prompt_hash or NONE, str(j.n), pct(j.asr), pct(j.over_refusal_rate),
+                             j.judge.prompt_hash or NONE, str(j.n), rate_cell(j.asr, None, None, j.asr_ci),
+                             rate_cell(j.over_refusal_rate, None, None, j.over_refusal_ci),
                              fixed(j.mean_score), str(j.judge_errors)))
     if not rows:
         return Section("rejudged", "Re-judged with vsfa score")
     table = Table(("Run", "Scored", "Judge", "Kind", "Prompt hash", "n", "ASR", "Over-refusal", "CS",
                    "Judge errors"), tuple(rows), frozenset({5, 6, 7, 8, 9}))
     text = ("`vsfa score` outputs found in the run directories: every judge that scored the file "
-            "(keyword_proxy judges are string matching, a proxy; CS only from judges that give a score).")
-    return Section("rejudged", "Re-judged with vsfa score", [text, table])
+            "(keyword_proxy judges are string matching, a proxy; CS only from judges that give a score), "
+            "each rate with its 95% interval.")
+    blocks: list[Any] = [text, table]
+    side = _side_by_side(runs)
+    if side is not None:
+        blocks += side
+    return Section("rejudged", "Re-judged with vsfa score", blocks)
+
+
+def _side_by_side(runs: Sequence[Run]) -> list[Any] | None:
+    """Per task judged by more than one judge (the in-task one plus `vsfa score`'s): the ASR under each
+    judge in each run, the spread between judges, and whether every judge ranks the runs alike."""
+    per_task: dict[str, dict[str, dict[str, JudgeScore]]] = defaultdict(dict)  # task -> run -> judge -> score
+    for run in runs:
+        for score_file in run.scores:
+            if score_file.task is None:
+                continue
+            judges = per_task[score_file.task].setdefault(run.name, {})
+            for j in score_file.judges:
+                if j.asr is not None:
+                    judges[("in-task " if j.in_task else "") + j.judge.judge_id] = j
+    rows = []
+    for task in sorted(per_task):
+        names = sorted({name for judges in per_task[task].values() for name in judges})
+        if len(names) < 2:
+            continue
+        for run in runs:
+            judges = per_task[task].get(run.name, {})
+            values = [judges[n].asr for n in names if n in judges]
+            spread = f"{100 * (max(values) - min(values)):.1f} pts" if len(values) > 1 else NONE
+            cells = [rate_cell(judges[n].asr, None, None, judges[n].asr_ci) if n in judges else NONE for n in names]
+            rows.append((task, run.name, "; ".join(f"{n}: {c}" for n, c in zip(names, cells)), spread))
+        if len(runs) > 1:
+            orders = {}
+            for name in names:
+                scored = [(per_task[task][r.name][name].asr, r.name) for r in runs if name in per_task[task].get(r.name, {})]
+                if len(scored) == len(runs):
+                    orders[name] = tuple(run_name for _, run_name in sorted(scored))
+            same = "yes" if len(set(orders.values())) == 1 and len(orders) > 1 else ("no" if len(orders) > 1 else NONE)
+            rows.append((task, "(ranking of runs by ASR)", "; ".join(f"{n}: {' < '.join(o)}" for n, o in orders.items())
+                         or NONE, f"same order: {same}"))
+    if not rows:
+        return None
+    text = ("Judges side by side: where a task was judged by more than one judge (its own in-task judge and the "
+            "judges of `vsfa score`), the ASR under each, the spread between them, and whether they rank the runs "
+            "the same way (lowest ASR first). Their agreement on the same rows (κ) is under Judge agreement.")
+    return [text, Table(("Task", "Run", "ASR per judge", "Spread"), tuple(rows), frozenset({3}))]
 
 
 def _agreement_section(runs: Sequence[Run]) -> Section:
@@ -520,7 +568,7 @@ def _agreement_section(runs: Sequence[Run]) -> Section:
 def _all_judges(runs: Sequence[Run]) -> dict[Judge, list[str]]:
     used: dict[Judge, list[str]] = defaultdict(list)
     for run in runs:
-        judges = [t.judge for t in run.safety] + [j.judge for s in run.scores for j in s.judges]
+        judges = [t.judge for t in run.safety] + [j.judge for s in run.scores for j in s.judges if not j.in_task]
         for judge in judges:
             if run.name not in used[judge]:
                 used[judge].append(run.name)

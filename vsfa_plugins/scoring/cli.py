@@ -210,6 +210,14 @@ def _run(args: argparse.Namespace) -> int:
     for i, a in enumerate(judges):
         for b in judges[i + 1 :]:
             results["agreement"][f"{a} vs {b}"] = judge_agreement(final[a], final[b])
+    in_task = _in_task_verdicts(rows)
+    if in_task is not None:  # the task's own judge beside the re-judged ones: its ASR and its agreement
+        tag, verdicts = in_task
+        scheme = get_judge_info(tag).scheme if tag in infos or _known(tag) else "refusal"
+        results["in_task"] = {"judge_id": tag, "metrics": summarize(
+            [ScoredRow(v, r.benign, r.category, r.cluster) for v, r in zip(verdicts, rows)], scheme, args.interval)}
+        for judge_id in judges:
+            results["agreement"][f"in-task {tag} vs {judge_id}"] = judge_agreement(verdicts, final[judge_id])
     suspected = [any(judge_injection_suspected(a) for a in row.attempts) for row in rows]
     results["judge_injection_suspected"] = sum(suspected)
     for index, row in enumerate(rows):
@@ -242,6 +250,27 @@ def _run(args: argparse.Namespace) -> int:
     print(format_table(results))
     print(f"wrote {output}")
     return _check_failures(results, args.max_error_rate)
+
+
+def _in_task_verdicts(rows) -> tuple[str, list] | None:
+    """The in-task verdicts of rows that carry a record (one judge for the whole file), else None."""
+    from .verdict import LABELS, Verdict
+
+    records = [r.record for r in rows]
+    if not records or any(rec is None or rec.get("label") not in LABELS for rec in records):
+        return None
+    judge_ids = {str(rec.get("judge_id", "")) for rec in records}
+    if len(judge_ids) != 1:
+        return None
+    tag = judge_ids.pop()
+    return tag, [Verdict(rec["label"], str(rec.get("reason", "")), tag, str(rec.get("prompt_hash", "")))
+                 for rec in records]
+
+
+def _known(judge_id: str) -> bool:
+    from .verdict import available_judges
+
+    return judge_id in available_judges()
 
 
 def _write_results(output: str, results: dict[str, Any]) -> None:
