@@ -104,15 +104,54 @@ def test_suite_and_a_stock_capability_task_in_one_run(tiny_qwen2vl, tmp_path):
         (samples,) = out.rglob(f"*_samples_{task}.jsonl")
         lines = [json.loads(line) for line in samples.read_text().splitlines()]
         assert len(lines) == 2
-        for line in lines:
-            assert line[main]["judge_id"] == judge_id and line[main]["prompt_hash"] == prompt_hash
-            assert line[main]["benign"] is (main == "over_refusal_rate")
+        for line in lines:  # one record per answer; every metric holds only its value
+            record = line["vsfa_record"]
+            assert record["judge_id"] == judge_id and record["prompt_hash"] == prompt_hash
+            assert record["benign"] is (main == "over_refusal_rate") and line[main] in (0, 1)
+        low, high = got[f"{main}_ci95_low,none"], got[f"{main}_ci95_high,none"]
+        assert 0.0 <= low <= got[f"{main},none"] <= high <= 1.0
     # categories and FigStep's harmful-only aggregate come out per task; groups pool their members
     assert "asr__01_illegal_activity,none" in results["results"]["vsfa_figstep"]
     assert "asr_harmful,none" in results["results"]["vsfa_figstep"]
     assert "asr,none" in results["groups"]["vsfa_mmsafetybench"]
+    assert_groups_pooled_from_integers(out, results)
     assert results["group_subtasks"]["vsfa_safety"] == ["vsfa_mmsafetybench", "vsfa_figstep", "vsfa_vlguard",
                                                        "vsfa_xstest", "vsfa_mossbench"]
+
+
+def assert_groups_pooled_from_integers(out: Path, results: dict) -> None:
+    """Each group of ours: hits ÷ judged from its members' summed counts, the pooled figures of its members'
+    records (what `vsfa score` computes), and — for the whole suite — the report's pooled ASR."""
+    from vsfa_plugins.scoring.pooling import pooled_metrics
+
+    records = {}
+    for path in out.rglob("*_samples_*.jsonl"):
+        task = path.name.split("_samples_", 1)[1].removesuffix(".jsonl")
+        records[task] = [json.loads(line).get("vsfa_record") for line in path.read_text().splitlines()]
+    rows = {**results["results"], **results.get("groups", {})}
+    for group, members in results["group_subtasks"].items():
+        leaves, todo = [], list(members)
+        while todo:
+            name = todo.pop(0)
+            todo[:0] = results["group_subtasks"].get(name, [])
+            if name not in results["group_subtasks"]:
+                leaves.append(name)
+        if not group.startswith("vsfa_") or not all(leaf in records for leaf in leaves):
+            continue
+        row = rows[group]
+        hits = sum(results["results"][leaf].get("asr_hits,none", 0) for leaf in leaves)
+        judged = sum(results["results"][leaf].get("attack_judged,none", 0) for leaf in leaves)
+        assert (row["asr_hits,none"], row["attack_judged,none"]) == (hits, judged), group
+        assert row["asr,none"] == hits / judged, group
+        pooled = pooled_metrics([r for leaf in leaves for r in records[leaf]])
+        assert {k: row[f"{k},none"] for k in pooled} == pooled, group
+    suite = rows["vsfa_safety"]
+    report_out = out.parent / "report"
+    result = run_cli([bin_path("vsfa"), "report", str(out), "--out", str(report_out)], timeout=300)
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in (report_out / "report.md").read_text().splitlines() if x.startswith("| runs |"))
+    assert f"{100 * suite['asr,none']:.1f}% (CI {100 * suite['asr_ci95_low,none']:.1f}–" \
+           f"{100 * suite['asr_ci95_high,none']:.1f}, n={suite['attack_judged,none']})" in line, line
 
 
 def test_include_path_route_works_with_the_hook_off(tiny_qwen2vl, tmp_path):

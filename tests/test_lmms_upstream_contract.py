@@ -73,6 +73,25 @@ def test_default_stop_string_is_added_unless_until_is_given():
     assert 'if "until" in gen_kwargs:' in source and "for term in until:" in source
 
 
+def test_groups_of_our_tasks_are_pooled_from_the_records():
+    """Wrap 7: the evaluator consolidates leaf results from TaskOutputs (whose sample_metrics hold our
+    vsfa_record items, gathered from every rank) and then groups, by the names it imported."""
+    assert autoload.TRIGGERS["lmms_eval.evaluator"] == "vsfa_plugins.lmms.upstream:pool_groups"
+    assert autoload.STATUS["lmms_eval.evaluator"] == "registered"
+    for func in (evaluator.consolidate_results, evaluator.consolidate_group_results):
+        assert getattr(func, "__vsfa_patched__", False), func
+    source = _source(evaluator.evaluate)
+    assert ") = consolidate_results(eval_tasks)" in source
+    assert "consolidate_group_results(results, versions, task_dict)" in source
+    assert "task_output.sample_metrics[metrics] = list(itertools.chain.from_iterable(metric_list))" in source
+    from lmms_eval import evaluator_utils
+
+    assert "for (metric, filter_key), items in task_output.sample_metrics.items():" in _source(
+        evaluator_utils.consolidate_results)
+    group_source = _source(evaluator_utils.consolidate_group_results)
+    assert "return results, versions, show_group_table, task_aggregation_list" in group_source
+
+
 def test_evaluator_calls_what_our_tasks_provide():
     # lmms-eval 0.7.3 moved this loop out of evaluate() into _process_document_results (0.7 .. 0.7.2: inline)
     where = getattr(evaluator, "_process_document_results", evaluator.evaluate)

@@ -29,6 +29,12 @@ on CPU:
    stays ``no_image`` and stays true).
 6. simple ``qwen2_vl`` / ``qwen2_5_vl`` / ``qwen3_vl`` / ``llava_hf`` under ``accelerate launch --multi_gpu
    --num_processes N`` on CPU (gloo): see :func:`guard_cpu_data_parallel`.
+
+And one for the evaluator (installed when ``lmms_eval.evaluator`` is imported):
+
+7. ``consolidate_results`` / ``consolidate_group_results`` as ``lmms_eval.evaluator`` imported them — every
+   group made of our tasks is computed from its members' per-answer records (hits ÷ judged rows, clustered
+   intervals, summed counts) instead of a size-weighted mean: see :func:`pool_our_groups`.
 """
 
 from __future__ import annotations
@@ -405,10 +411,11 @@ def _records_of(task_output) -> list | None:
 def pool_our_groups(results: dict, aggregation_list: dict, records: dict[str, list]) -> list[str]:
     """Replace, in ``results``, the figures of every group whose leaf tasks all carry our records by the
     pooled figures of those records. Returns the groups rewritten."""
+    from ..scoring.contract import CI_METHOD_ENV
     from ..scoring.pooling import pooled_metrics
     from ..scoring.stats import DEFAULT_METHOD
 
-    method = os.environ.get("VSFA_CI_METHOD") or DEFAULT_METHOD
+    method = os.environ.get(CI_METHOD_ENV) or DEFAULT_METHOD
     done = []
     for group, leaves in (aggregation_list or {}).items():
         leaves = list(dict.fromkeys(leaves))

@@ -11,7 +11,9 @@ with --log_samples, <date>_samples_<task>.jsonl, searched recursively; the newes
 used) and the `vsfa score` outputs found there, and writes report.html (self-contained, plots embedded),
 report.md and the PNG plots into --out. Shows ASR per benchmark x variant x category, over-refusal, the
 constructive score (CS) when an LLM judge ran, capability metrics of stock lmms-eval tasks, the judges
-(id, prompt hash) and their agreement (Cohen's kappa), and a safety vs over-refusal plot of the runs."""
+(id, prompt hash), their agreement with humans on the decision each rate asks (attack success next to an
+ASR, refusal next to over-refusal) and with each other (Cohen's kappa), and a safety vs over-refusal plot of
+the runs; every rate with its 95% interval. With two or more runs: paired comparisons against the first."""
 
 
 def add_commands(subparsers) -> None:
