@@ -127,7 +127,9 @@ def assert_groups_pooled_from_integers(out: Path, results: dict) -> None:
     records = {}
     for path in out.rglob("*_samples_*.jsonl"):
         task = path.name.split("_samples_", 1)[1].removesuffix(".jsonl")
-        records[task] = [json.loads(line).get("vsfa_record") for line in path.read_text().splitlines()]
+        found = [json.loads(line).get("vsfa_record") for line in path.read_text().splitlines()]
+        if all(found):  # our tasks only (mme's samples carry no record)
+            records[task] = found
     rows = {**results["results"], **results.get("groups", {})}
     for group, members in results["group_subtasks"].items():
         leaves, todo = [], list(members)
@@ -139,6 +141,7 @@ def assert_groups_pooled_from_integers(out: Path, results: dict) -> None:
         if not group.startswith("vsfa_") or not all(leaf in records for leaf in leaves):
             continue
         row = rows[group]
+        assert "asr_hits,none" in row, (group, sorted(row))
         hits = sum(results["results"][leaf].get("asr_hits,none", 0) for leaf in leaves)
         judged = sum(results["results"][leaf].get("attack_judged,none", 0) for leaf in leaves)
         assert (row["asr_hits,none"], row["attack_judged,none"]) == (hits, judged), group
@@ -149,7 +152,8 @@ def assert_groups_pooled_from_integers(out: Path, results: dict) -> None:
     report_out = out.parent / "report"
     result = run_cli([bin_path("vsfa"), "report", str(out), "--out", str(report_out)], timeout=300)
     assert result.returncode == 0, result.stderr
-    line = next(x for x in (report_out / "report.md").read_text().splitlines() if x.startswith("| runs |"))
+    summary = (report_out / "report.md").read_text().split("## Summary", 1)[1]
+    line = next(x for x in summary.splitlines() if x.startswith("| runs |"))
     assert f"{100 * suite['asr,none']:.1f}% (CI {100 * suite['asr_ci95_low,none']:.1f}–" \
            f"{100 * suite['asr_ci95_high,none']:.1f}, n={suite['attack_judged,none']})" in line, line
 

@@ -341,11 +341,11 @@ def test_rejudged_constructive_score_and_kappa(report_dir):
     rejudged = by(md_table(sections["Re-judged with vsfa score"]), "Run", "Judge")
     cs = rejudged[("vsfa", "vsfa_cs")]
     assert cs == {"Run": "vsfa", "Scored": "vsfa_figstep", "Judge": "vsfa_cs", "Kind": "llm",
-                  "Prompt hash": get_judge_info("vsfa_cs").prompt_hash, "n": "8", "ASR": "37.5%",
+                  "Prompt hash": get_judge_info("vsfa_cs").prompt_hash, "n": "8", "ASR": "37.5% (CI 13.7–69.4)",
                   "Over-refusal": "—", "CS": "0.600", "Judge errors": "0"}
-    assert rejudged[("vsfa", "rejection_mix_strmatch")]["ASR"] == "50.0%"
+    assert rejudged[("vsfa", "rejection_mix_strmatch")]["ASR"] == "50.0% (CI 21.5–78.5)"
     assert rejudged[("vsfa", "rejection_mix_strmatch")]["CS"] == "—"
-    assert rejudged[("base", "xstest_strmatch")]["ASR"] == "100.0%"
+    assert rejudged[("base", "xstest_strmatch")]["ASR"] == "100.0% (CI 34.2–100.0)"
     assert len(rejudged) == 4  # the score file of vsfa's older samples is not among them
 
     agreement = by(md_table(sections["Judge agreement"]), "Run")
@@ -547,8 +547,8 @@ def test_a_run_of_score_files_only_and_scores_of_plain_jsonl(runs, tmp_path):
     rejudged = by(md_table(sections["Re-judged with vsfa score"]), "Scored", "Judge")
     assert set(rejudged) == {("vsfa_figstep", "rejection_mix_strmatch"), ("vsfa_figstep", "vsfa_cs"),
                              ("extra.jsonl", "xstest_strmatch")}
-    assert rejudged[("extra.jsonl", "xstest_strmatch")]["Over-refusal"] == "75.0%"
-    assert rejudged[("vsfa_figstep", "rejection_mix_strmatch")]["ASR"] == "50.0%"  # the newer samples' scores
+    assert rejudged[("extra.jsonl", "xstest_strmatch")]["Over-refusal"] == "75.0% (CI 30.1–95.4)"
+    assert rejudged[("vsfa_figstep", "rejection_mix_strmatch")]["ASR"] == "50.0% (CI 21.5–78.5)"  # the newer samples' scores
     notes = "\n".join(sections["Notes"])
     assert f"scored: {STAMP_OLD}_samples_vsfa_figstep.vsfa_scores.json scores" in notes
     assert "scored: copy.vsfa_scores.json repeats judge rejection_mix_strmatch, vsfa_cs on " in notes

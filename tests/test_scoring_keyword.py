@@ -74,7 +74,7 @@ def test_exact_counts_per_judge():
         "rejection_mix_strmatch": {C: 4, R: 10, P: 5, E: 1},
         "vlguard_attack": {C: 9, R: 10, E: 1},
         "gcg_prefixes": {C: 14, R: 5, E: 1},
-        "vsfa_keyword": {C: 10, R: 6, P: 2, E: 2},
+        "vsfa_keyword": {C: 10, R: 6, P: 2, E: 1, N: 1},  # the empty response: a non-answer (issue 16)
     }
     rows = [("prompt", response) for response, _ in CASES]
     for judge_id in JUDGES:

@@ -268,9 +268,11 @@ def human_agreement(judge_id: str, short: bool = False, decision: str | None = N
     for r in records:
         loo = "" if r.get("protocol", "as shipped") == "as shipped" else f", {r['protocol']}"
         extra = ""
+        if r.get("agreement_ci95"):
+            extra += f", {interval_text(r['agreement_ci95'])}"
         if r.get("sensitivity") is not None:
-            extra = (f", sensitivity {r['sensitivity_hits']}/{r['sensitivity_n']}, specificity "
-                     f"{r['specificity_hits']}/{r['specificity_n']}")
+            extra += (f", sensitivity {r['sensitivity_hits']}/{r['sensitivity_n']}, specificity "
+                      f"{r['specificity_hits']}/{r['specificity_n']}")
         parts.append(f"{pct(r['agreement'])} {_METRIC_WORDS.get(r['metric'], r['metric'])} "
                      f"(κ {fixed(r['kappa'])}, n={r['n']}{extra}{loo}; {r['set']}, {r['source']})")
     return "\n".join(parts)
