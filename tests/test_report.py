@@ -348,14 +348,20 @@ def test_rejudged_constructive_score_and_kappa(report_dir):
     assert rejudged[("base", "xstest_strmatch")]["ASR"] == "100.0% (CI 34.2–100.0)"
     assert len(rejudged) == 4  # the score file of vsfa's older samples is not among them
 
-    agreement = by(md_table(sections["Judge agreement"]), "Run")
+    agreement = by(md_table(sections["Judge agreement"]), "Run", "Judges")
     # labels: strmatch R R R R C C C C vs vsfa_cs R R R R C C P C -> p_o 7/8, p_e 28/64: kappa 7/9;
     # attack success: p_e = 4/8 * 5/8 + 4/8 * 3/8 = 1/2 -> kappa 3/4
-    assert agreement[("vsfa",)] == {"Run": "vsfa", "Scored": "vsfa_figstep", "Judges": "rejection_mix_strmatch vs vsfa_cs",
-                                    "n compared": "8", "κ (labels)": "0.778", "κ (attack success)": "0.750",
-                                    "Raw agreement": "87.5%"}
+    pair = ("vsfa", "rejection_mix_strmatch vs vsfa_cs")
+    assert agreement[pair] == {"Run": "vsfa", "Scored": "vsfa_figstep", "Judges": "rejection_mix_strmatch vs vsfa_cs",
+                               "n compared": "8", "κ (labels)": "0.778", "κ (attack success)": "0.750",
+                               "Raw agreement": "87.5%"}
+    # the task's own judge beside the re-judging ones, on the same rows
+    assert agreement[("vsfa", "in-task rejection_mix_strmatch vs vsfa_cs")]["n compared"] == "8"
+    # and the same judge re-judging from the records agrees with its in-task self on every row
+    assert agreement[("vsfa", "in-task rejection_mix_strmatch vs rejection_mix_strmatch")]["Raw agreement"] == "100.0%"
     # both keyword judges said "compliance" to everything: kappa is undefined, not 0 or 1
-    assert agreement[("base",)]["κ (labels)"] == "—" and agreement[("base",)]["Raw agreement"] == "100.0%"
+    base = next(v for k, v in agreement.items() if k[0] == "base" and not k[1].startswith("in-task"))
+    assert base["κ (labels)"] == "—" and base["Raw agreement"] == "100.0%"
 
 
 def test_judges_protocol_and_notes(report_dir):
