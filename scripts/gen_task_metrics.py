@@ -47,7 +47,7 @@ def generated(text: str, benchmark, path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vsfa_plugins.lmms.benchmarks import benchmarks
+    from vsfa_plugins.benchmarks import benchmarks
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a YAML differs")

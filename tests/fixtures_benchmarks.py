@@ -1,7 +1,7 @@
 """Builders of small benchmark releases in each official layout (a few rows, tiny images), for tests.
 
 Each ``build_*`` writes under ``root/<benchmark folder>/`` exactly the files and fields the release
-publishes (see vsfa_plugins/lmms/benchmarks/<name>.py for the sources); the texts are neutral placeholders.
+publishes (see vsfa_plugins/benchmarks/<name>.py for the sources); the texts are neutral placeholders.
 ``build_all(root)`` writes every benchmark; ``build_mme_parquet`` writes a stock-task (MME) parquet in the
 hub dataset's schema. Deterministic: same call, same bytes.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vsfa_plugins.lmms.benchmarks import figstep, mmsafetybench, mossbench, xstest
+from vsfa_plugins.benchmarks import figstep, mmsafetybench, mossbench, xstest
 
 _COLOURS = ((200, 30, 30), (30, 160, 60), (40, 60, 200), (220, 200, 40))
 

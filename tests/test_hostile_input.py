@@ -463,7 +463,7 @@ def test_non_utf8_in_text_inputs_names_the_line(tmp_path):
     from vsfa_plugins.builders.typographic import read_questions
     from vsfa_plugins.builders.vsfa.filters import Lexicon
     from vsfa_plugins.builders.vsfa.scenes import read_captions
-    from vsfa_plugins.lmms.data import BenchmarkDataError, read_csv, read_json
+    from vsfa_plugins.benchmarks.release import BenchmarkDataError, read_csv, read_json
     from vsfa_plugins.report.collect import ReportInputError, load_json_object
 
     csv_bytes = b"question,category\nWhat is this?,a\nWhy \xff?,b\n"

@@ -14,9 +14,10 @@ from lmms_eval.api.task import ConfigurableMessagesTask, ConfigurableTask, TaskC
 from lmms_eval.tasks import TaskManager
 
 from vsfa_plugins import lmms
-from vsfa_plugins.lmms import data, task_api, upstream
-from vsfa_plugins.lmms.benchmarks import benchmarks, get_benchmark, load_rows
-from vsfa_plugins.lmms.data import BenchmarkDataMissing
+from vsfa_plugins.benchmarks import release as data
+from vsfa_plugins.lmms import task_api, upstream
+from vsfa_plugins.benchmarks import benchmarks, get_benchmark, load_rows
+from vsfa_plugins.benchmarks.release import BenchmarkDataMissing
 from vsfa_plugins.scoring import contract, verdict
 
 TASKS = lmms.tasks_dir()

@@ -59,7 +59,7 @@ def test_doctor_reports_active_registration():
 def test_doctor_names_tested_ranges_and_counts_benchmark_rows(tmp_path):
     import fixtures_benchmarks as fb
 
-    from vsfa_plugins.lmms.benchmarks import mmsafetybench
+    from vsfa_plugins.benchmarks import mmsafetybench
 
     root = fb.build_all(tmp_path / "data")
     result = run_cli([bin_path("vsfa"), "doctor"], env={"VSFA_DATA_ROOT": str(root)})

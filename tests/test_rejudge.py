@@ -16,8 +16,8 @@ from mock_openai import MockOpenAI
 
 from vsfa_plugins.endpoints import EndpointConfig
 from vsfa_plugins.lmms import task_api
-from vsfa_plugins.lmms.benchmarks import load_rows
-from vsfa_plugins.scoring import contract, judge_many, verdict
+from vsfa_plugins.benchmarks import load_rows
+from vsfa_plugins.scoring import judge_many, verdict
 from vsfa_plugins.scoring.metrics import ScoredRow, summarize
 from vsfa_plugins.scoring.pooling import pooled_metrics, scored_row
 from vsfa_plugins.scoring.samples import read_samples
@@ -55,7 +55,7 @@ def offline(monkeypatch, tmp_path):
 def docs_for(root: Path, kwargs: dict, judge: str) -> list[dict]:
     import os
 
-    from vsfa_plugins.lmms import data
+    from vsfa_plugins.benchmarks import release as data
 
     fb.build_figstep(root)
     os.environ["VSFA_DATA_ROOT"] = str(root)  # restored by the monkeypatch of the `offline` fixture

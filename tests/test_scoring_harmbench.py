@@ -136,7 +136,7 @@ def test_missing_model_is_a_clear_error(monkeypatch):
 def test_lmms_task_path_scores_with_harmbench_cls(classifiers, monkeypatch):
     """What the vsfa_mmsafetybench_sd_harmbench_cls task runs per row: task_api.process_results."""
     from vsfa_plugins.lmms import task_api
-    from vsfa_plugins.lmms.data import ATTACK
+    from vsfa_plugins.benchmarks.release import ATTACK
 
     monkeypatch.setenv("VSFA_HARMBENCH_MODEL", classifiers["rigged"])
     monkeypatch.setenv("VSFA_HARMBENCH_DEVICE", "cpu")

@@ -143,7 +143,7 @@ def test_rendering_is_deterministic(demo, tmp_path):
 
 
 def test_outputs_load_in_our_lmms_eval_benchmarks_unchanged(demo, monkeypatch):
-    from vsfa_plugins.lmms.benchmarks import load_rows
+    from vsfa_plugins.benchmarks import load_rows
 
     monkeypatch.setenv("VSFA_DATA_ROOT", str(demo))
     n = len(demo_rows())

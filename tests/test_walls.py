@@ -67,3 +67,31 @@ def test_the_wall_check_sees_imports_inside_functions(tmp_path):
     """The check must catch a lazy import, the usual way upstream sneaks in."""
     tree = ast.parse("def f():\n    from llamafactory.data import x\n    import lmms_eval.tasks\n")
     assert sorted(top for _, top in _imported_top_levels(tree)) == ["llamafactory", "lmms_eval"]
+
+
+def test_benchmarks_are_plain_python_and_import_no_circle():
+    """One module per benchmark in ``vsfa_plugins/benchmarks/`` (no lmms-eval, not the lmms adapter); its
+    modules import only the shared release/defence/error modules, never the package (the registry) — so
+    importing the package builds the registry without a circle."""
+    import subprocess
+    import sys
+
+    breaches = []
+    for path in sorted((PACKAGE / "benchmarks").glob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            module = node.module or ""
+            if node.level == 0 and module.startswith("vsfa_plugins.lmms"):
+                breaches.append(f"{rel}:{node.lineno} imports the lmms adapter ({module})")
+            if node.level == 1 and not module and path.name != "__init__.py":
+                breaches.append(f"{rel}:{node.lineno} imports the benchmarks package itself (a circle)")
+            if node.level == 2 and module.startswith("lmms"):
+                breaches.append(f"{rel}:{node.lineno} imports the lmms adapter (..{module})")
+    assert not breaches, "\n".join(breaches)
+    code = ("import sys, vsfa_plugins.benchmarks as b; assert b.benchmarks(); "
+            "assert not [m for m in sys.modules if m.startswith(('lmms_eval', 'vsfa_plugins.lmms'))], 'imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={"VSFA_PLUGINS_DISABLE": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr

@@ -37,8 +37,8 @@ def _lmms_section(out) -> bool:
 
 
 def _lmms_data(out) -> bool:
-    from .lmms.benchmarks import benchmarks
-    from .lmms.data import check_local_release, data_root, local_status
+    from .benchmarks import benchmarks, check_local_release
+    from .benchmarks.release import data_root, local_status
 
     ok = True
 

@@ -1,4 +1,4 @@
-"""FigStep (SafeBench) task hooks. The loader (official layout, sources) is vsfa_plugins/lmms/benchmarks/figstep.py;
+"""FigStep (SafeBench) task hooks. The loader (official layout, sources) is vsfa_plugins/benchmarks/figstep.py;
 prompts, judging and metrics are shared: vsfa_plugins/lmms/task_api.py."""
 
 from vsfa_plugins.lmms import register

@@ -1,4 +1,4 @@
-"""MM-SafetyBench task hooks. The loader (official layout, sources) is vsfa_plugins/lmms/benchmarks/mmsafetybench.py;
+"""MM-SafetyBench task hooks. The loader (official layout, sources) is vsfa_plugins/benchmarks/mmsafetybench.py;
 prompts, judging and metrics are shared: vsfa_plugins/lmms/task_api.py."""
 
 from vsfa_plugins.lmms import register

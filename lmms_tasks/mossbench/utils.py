@@ -1,4 +1,4 @@
-"""MOSSBench task hooks. The loader (official layout, sources) is vsfa_plugins/lmms/benchmarks/mossbench.py;
+"""MOSSBench task hooks. The loader (official layout, sources) is vsfa_plugins/benchmarks/mossbench.py;
 prompts, judging and metrics are shared: vsfa_plugins/lmms/task_api.py."""
 
 from vsfa_plugins.lmms import register

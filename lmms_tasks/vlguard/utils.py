@@ -1,4 +1,4 @@
-"""VLGuard (test) task hooks. The loader (official layout, sources) is vsfa_plugins/lmms/benchmarks/vlguard.py;
+"""VLGuard (test) task hooks. The loader (official layout, sources) is vsfa_plugins/benchmarks/vlguard.py;
 prompts, judging and metrics are shared: vsfa_plugins/lmms/task_api.py."""
 
 from vsfa_plugins.lmms import register

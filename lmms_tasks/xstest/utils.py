@@ -1,4 +1,4 @@
-"""XSTest task hooks. The loader (official layout, sources) is vsfa_plugins/lmms/benchmarks/xstest.py;
+"""XSTest task hooks. The loader (official layout, sources) is vsfa_plugins/benchmarks/xstest.py;
 prompts, judging and metrics are shared: vsfa_plugins/lmms/task_api.py."""
 
 from vsfa_plugins.lmms import register

@@ -93,7 +93,7 @@ def add_commands(sub) -> None:
                     "report pairs within a Hamming distance (JSON + table).",
     )
     p.add_argument("dataset", help="training dataset file (vsfa / rejection_mix / LLaVA / sharegpt) or an image folder")
-    p.add_argument("--data-root", help="benchmark root (default: $VSFA_DATA_ROOT)")
+    p.add_argument("--data-root", help="benchmark root (default: $VSFA_DATA_ROOT, else ~/.cache/vsfa/data: where the benchmarks read)")
     p.add_argument("--benchmark", action="append", help="only this benchmark subfolder (repeatable)")
     p.add_argument("--image-root", action="append", help="folder the dataset's relative image paths resolve against "
                                                           "(default: the dataset's folder; repeatable)")

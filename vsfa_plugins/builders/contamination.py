@@ -2,7 +2,8 @@
 
 Every image of a training dataset (a file in our ``vsfa`` / ``rejection_mix`` formats, LLaVA
 ``image``, sharegpt ``images`` — or a folder of images) and every image file under
-``$VSFA_DATA_ROOT/<benchmark>/`` (each top-level subfolder is one benchmark: ``mm-safetybench``,
+``$VSFA_DATA_ROOT/<benchmark>/`` (the data root the benchmarks read, default ``~/.cache/vsfa/data``; each
+top-level subfolder is one benchmark: ``mm-safetybench``,
 ``figstep``, ``vlguard``, ``mossbench``, …) gets a perceptual hash (``imagehash.phash``, 64 bits at
 ``hash_size=8``). A pair whose Hamming distance is ``<= threshold`` is reported. The report (JSON) lists
 the pairs (with the dataset rows that use the training image) and, per benchmark, the number of images,
@@ -18,12 +19,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..benchmarks.release import DATA_ROOT_ENV
+from ..benchmarks.release import data_root as default_data_root
 from ..records import MediaResolver, RecordError
 from ..io import atomic_write_text, check_output_path, dumps_document, progress
 from ..records.scan import scan_rows
 from .outputs import TOOL
 
-DATA_ROOT_ENV = "VSFA_DATA_ROOT"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: at most this many dataset rows are named per training image in a pair
 MAX_ROWS_PER_IMAGE = 5
@@ -186,11 +188,10 @@ def check_contamination(
     allow_escape: bool = False,
 ) -> ContaminationReport:
     """Hash the dataset's images and each benchmark's images; report every pair within ``threshold``."""
-    data_root = data_root or os.environ.get(DATA_ROOT_ENV)
-    if not data_root:
-        raise ValueError(f"give --data-root or set {DATA_ROOT_ENV}")
+    # the data root every benchmark reads (``$VSFA_DATA_ROOT``, default ``~/.cache/vsfa/data``)
+    data_root = data_root or str(default_data_root())
     if not os.path.isdir(data_root):
-        raise RecordError(f"{data_root}: benchmark data root not found")
+        raise RecordError(f"{data_root}: benchmark data root not found (give --data-root or set {DATA_ROOT_ENV})")
     if threshold < 0:
         raise ValueError("threshold must be >= 0")
     if hash_size < 2:

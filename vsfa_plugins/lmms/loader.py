@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .data import AFTER_TEXT, BLANK_IMAGE, data_root, file_digest
+from ..benchmarks.release import AFTER_TEXT, BLANK_IMAGE, data_root, file_digest
 from .task_api import BLANK_SIZE
 
 MARKER = "vsfa:"
@@ -30,7 +30,7 @@ def load_task_dataset(task, dataset_kwargs: Mapping[str, Any] | None) -> None:
     task's dumped config (``results["configs"][task]``) carry the evaluation protocol."""
     import datasets
 
-    from .benchmarks import load_rows
+    from ..benchmarks import load_rows
 
     config = task.config
     benchmark, options, rows = load_rows(benchmark_id(config.dataset_path), config.dataset_name, dataset_kwargs,
@@ -105,7 +105,7 @@ def provenance(benchmark, options, rows: list[dict], config) -> dict:
 
 
 def _folder_of(benchmark, rows):
-    from .data import resolve
+    from ..benchmarks.release import resolve
 
     try:
         return resolve(benchmark, rows[0]["subset"])

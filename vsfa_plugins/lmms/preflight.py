@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from .data import AFTER_TEXT, BEFORE_TEXT
+from ..benchmarks.release import AFTER_TEXT, BEFORE_TEXT
 
 TASK, SPLIT = "vsfa_preflight", "test"
 #: the tasks' decoding (lmms_tasks/*/_default_template_yaml) with few new tokens: a preflight, not a run

@@ -39,7 +39,7 @@ from PIL import Image
 
 from ..scoring import contract
 from ..scoring.contract import ATTACK_METRICS, BENIGN_METRICS, MAIN_METRIC
-from .data import AFTER_TEXT, ATTACK, BENIGN, BLANK_IMAGE
+from ..benchmarks.release import AFTER_TEXT, ATTACK, BENIGN, BLANK_IMAGE
 
 BLANK_SIZE = (336, 336)  # LLaVA-1.5's input resolution; only used when a task asks for a blank image
 

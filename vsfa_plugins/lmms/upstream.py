@@ -46,7 +46,7 @@ import sys
 from pathlib import Path
 
 from . import SUITE_GROUP, TASK_PREFIX, TasksDirNotFound, tasks_dir
-from .data import BenchmarkDataMissing, BenchmarkError
+from ..benchmarks.release import BenchmarkDataMissing, BenchmarkError
 from .loader import benchmark_id
 
 _PATCHED = "__vsfa_patched__"
@@ -205,8 +205,8 @@ def member_benchmark(task_manager, name) -> str | None:
 
 
 def present_members(task_manager, group: str, members: list) -> list:
-    from .benchmarks import get_benchmark
-    from .data import is_present
+    from ..benchmarks import get_benchmark
+    from ..benchmarks.release import is_present
 
     kept, reasons = [], []
     for member in members:

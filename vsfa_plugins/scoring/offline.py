@@ -44,7 +44,7 @@ import hashlib
 import json
 import re
 from importlib import resources
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .keyword import normalise
 from .verdict import COMPLIANCE, JUDGE_ERROR, NON_ANSWER, OFFLINE, PARTIAL, REFUSAL, Verdict, register_judge, text_hash

@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..data import (
+from .release import (
     ATTACK,
     BEFORE_TEXT,
     BENIGN,
@@ -34,8 +34,8 @@ from ..data import (
     require_file,
     text_field,
 )
-from ..prompts import apply_defense
-from . import slug
+from .defenses import apply_defense
+from .release import slug
 
 HF_ID = "ys-zong/VLGuard"
 CATEGORIES = ("privacy", "risky behavior", "deception", "discrimination")  # harmful_category values in test.json

@@ -22,9 +22,10 @@ mode ("pure_text") sends "Changed Question" instead of "Question" (evaluation/ev
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from ..data import (
+from .release import (
     AFTER_TEXT,
     ATTACK,
     BEFORE_TEXT,
@@ -38,12 +39,54 @@ from ..data import (
     require_file,
     text_field,
 )
-from ...scoring.llm import MMSAFETYBENCH_SCENARIOS
-from ..prompts import apply_defense
-from . import REJECTION_MIX_PROTOCOL
+from .defenses import apply_defense
+from .release import REJECTION_MIX_PROTOCOL
 
-# The 13 scenario files, as MM-SafetyBench's own evaluation script lists them (one list for loader and judge)
-SCENARIOS = MMSAFETYBENCH_SCENARIOS
+# The 13 scenario files, as MM-SafetyBench's own evaluation script lists them: upstream ``scenario_list`` (the
+# spelling "Illegal_Activitiy" is MM-SafetyBench's own). One list for the loader, the judge and the typographic builder.
+SCENARIOS = (
+    "01-Illegal_Activitiy",
+    "02-HateSpeech",
+    "03-Malware_Generation",
+    "04-Physical_Harm",
+    "05-EconomicHarm",
+    "06-Fraud",
+    "07-Sex",
+    "08-Political_Lobbying",
+    "09-Privacy_Violence",
+    "10-Legal_Opinion",
+    "11-Financial_Advice",
+    "12-Health_Consultation",
+    "13-Gov_Decision",
+)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def scenario_name(value: object) -> str | None:
+    """The published scenario (folder) name for a label: the name itself ("08-Political_Lobbying"), its
+    number ("8", "08"), or its name in any case/spacing ("political lobbying"; "Illegal Activity" also finds
+    "01-Illegal_Activitiy"). ``None`` when it names none of the 13. The one normaliser of the loader's
+    scenario names, the GPT judge's template choice and the typographic builder."""
+    text = str(value).strip()
+    if text in SCENARIOS:
+        return text
+    if text.isdigit():
+        number = int(text)
+        return SCENARIOS[number - 1] if 1 <= number <= len(SCENARIOS) else None
+    key = _squash(text)
+    for name in SCENARIOS:
+        number, _, title = name.partition("-")
+        aliases = {_squash(name), _squash(title)}
+        if number == "01":  # the corrected spelling of upstream's "Illegal_Activitiy"
+            aliases |= {"illegalactivity", "01illegalactivity"}
+        if key in aliases:
+            return name
+    return None
+
+
 QUESTIONS_DIR = "processed_questions"
 IMAGES_DIR = "imgs"
 

@@ -11,14 +11,17 @@ Plain Python: no lmms-eval import here (the loaders are unit-tested alone).
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..records.reader import non_utf8_where
-from ..scoring.contract import ATTACK, BENIGN  # row kinds: one definition for every room
+from ..scoring.contract import ATTACK, BENIGN  # noqa: F401  (row kinds, one definition; modules import them here)
+from .defenses import DEFENSES, NO_DEFENSE
+from .errors import BenchmarkDataError, BenchmarkDataMissing, BenchmarkError  # noqa: F401  (re-exported)
 
 DATA_ROOT_ENV = "VSFA_DATA_ROOT"
 DEFAULT_DATA_ROOT = "~/.cache/vsfa/data"
@@ -47,16 +50,38 @@ ROW_FIELDS = (
 Row = dict
 
 
-class BenchmarkError(Exception):
-    """Base of our data errors: the message is complete and meant for the user as is (no traceback)."""
+BENCHMARK_PROTOCOL = "benchmark"  # the benchmark's own prompts and input order
+REJECTION_MIX_PROTOCOL = "rejection_mix"  # as the rejection-mix paper's released evaluation code does it
+PROTOCOLS = (BENCHMARK_PROTOCOL, REJECTION_MIX_PROTOCOL)
+TEXT_ONLY_IMAGES = ("none", BLANK_IMAGE)
 
 
-class BenchmarkDataMissing(BenchmarkError, FileNotFoundError):
-    """The benchmark's release is not under the data root (and no hub fallback worked)."""
+@dataclass(frozen=True)
+class Options:
+    """Per-task settings, from the task YAML's ``dataset_kwargs`` (all optional)."""
+
+    defense: str = NO_DEFENSE
+    protocol: str = BENCHMARK_PROTOCOL
+    judge: str = ""  # "" = the benchmark's default judge
+    text_only_image: str = "none"  # text-only rows: no image ("none") or a white image ("blank")
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any] | None, where: str) -> Options:
+        kwargs = dict(kwargs or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise BenchmarkDataError(f"{where}: unknown dataset_kwargs {unknown}; known: {sorted(known)}")
+        options = cls(**{k: str(v) for k, v in kwargs.items()})
+        for name, allowed in (("defense", DEFENSES), ("protocol", PROTOCOLS), ("text_only_image", TEXT_ONLY_IMAGES)):
+            if getattr(options, name) not in allowed:
+                raise BenchmarkDataError(f"{where}: dataset_kwargs.{name}={getattr(options, name)!r}; allowed: {allowed}")
+        return options
 
 
-class BenchmarkDataError(BenchmarkError, ValueError):
-    """The release is there but a file or row is not what the benchmark publishes (names file and row)."""
+def slug(text: str) -> str:
+    """A metric-name-safe slug of a published category label (lowercase, ``_`` between words)."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def data_root() -> Path:
@@ -209,29 +234,6 @@ class SubsetCheck:
             return f"{self.subset}: ERROR {self.error}"
         mark = "" if self.published in (None, self.rows) else "  <- differs from the published count"
         return f"{self.subset}: {self.rows} rows ({published}){mark}"
-
-
-def check_local_release(benchmark: Benchmark) -> list[SubsetCheck]:
-    """Read every subset of ``benchmark``'s local release (no hub) as a run would — the loaders stat every
-    image a row references — and count its rows. Empty when the benchmark's folder is absent."""
-    from .benchmarks import Options
-
-    folder = benchmark.folder()
-    if not folder.is_dir():
-        return []
-    base = release_folder(benchmark, folder)
-    checks = []
-    for sub in benchmark.subsets.values():
-        check = SubsetCheck(benchmark.id, sub.name, None, sub.published_rows)
-        missing = [n for n in sub.needs if not need_exists(base, n)]
-        try:
-            if missing:
-                raise BenchmarkDataMissing(f"missing {', '.join(missing)} in {base}")
-            check.rows = len(benchmark.load(base, sub.name, Options()))
-        except BenchmarkError as err:
-            check.error = str(err).splitlines()[0]
-        checks.append(check)
-    return checks
 
 
 def _fetch_from_hub(benchmark: Benchmark, folder: Path) -> Path:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..data import (
+from .release import (
     ATTACK,
     BEFORE_TEXT,
     BENIGN,
@@ -34,8 +34,8 @@ from ..data import (
     make_row,
     read_csv,
 )
-from ..prompts import apply_defense
-from . import slug
+from .defenses import apply_defense
+from .release import slug
 
 HF_ID = "Paul/XSTest"
 FILE = "xstest_prompts.csv"

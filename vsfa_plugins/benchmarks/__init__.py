@@ -7,69 +7,37 @@ turns that into the task's rows.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from typing import Any
 
-from ..data import (
+from . import figstep, mmsafetybench, mossbench, vlguard, xstest
+from .release import (
     ATTACK,
+    BENCHMARK_PROTOCOL,
     BENIGN,
-    BLANK_IMAGE,
+    PROTOCOLS,
+    REJECTION_MIX_PROTOCOL,
     Benchmark,
     BenchmarkDataError,
+    BenchmarkDataMissing,
+    BenchmarkError,
+    Options,
     Row,
+    SubsetCheck,
+    need_exists,
+    release_folder,
     resolve,
+    slug,
 )
-from ..prompts import DEFENSES, NO_DEFENSE
 
-BENCHMARK_PROTOCOL = "benchmark"  # the benchmark's own prompts and input order
-REJECTION_MIX_PROTOCOL = "rejection_mix"  # as the rejection-mix paper's released evaluation code does it
-PROTOCOLS = (BENCHMARK_PROTOCOL, REJECTION_MIX_PROTOCOL)
-TEXT_ONLY_IMAGES = ("none", BLANK_IMAGE)
-
-
-@dataclass(frozen=True)
-class Options:
-    """Per-task settings, from the task YAML's ``dataset_kwargs`` (all optional)."""
-
-    defense: str = NO_DEFENSE
-    protocol: str = BENCHMARK_PROTOCOL
-    judge: str = ""  # "" = the benchmark's default judge
-    text_only_image: str = "none"  # text-only rows: no image ("none") or a white image ("blank")
-
-    @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any] | None, where: str) -> Options:
-        kwargs = dict(kwargs or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise BenchmarkDataError(f"{where}: unknown dataset_kwargs {unknown}; known: {sorted(known)}")
-        options = cls(**{k: str(v) for k, v in kwargs.items()})
-        for name, allowed in (("defense", DEFENSES), ("protocol", PROTOCOLS), ("text_only_image", TEXT_ONLY_IMAGES)):
-            if getattr(options, name) not in allowed:
-                raise BenchmarkDataError(f"{where}: dataset_kwargs.{name}={getattr(options, name)!r}; allowed: {allowed}")
-        return options
-
-
-def slug(text: str) -> str:
-    """A metric-name-safe slug of a published category label (lowercase, ``_`` between words)."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
-def _registry() -> dict[str, Benchmark]:
-    from . import figstep, mmsafetybench, mossbench, vlguard, xstest
-
-    return {b.id: b for b in (mmsafetybench.BENCHMARK, figstep.BENCHMARK, vlguard.BENCHMARK, xstest.BENCHMARK,
-                              mossbench.BENCHMARK)}
-
-
-_BENCHMARKS: dict[str, Benchmark] = {}
+#: every benchmark, built eagerly from its module (one module per benchmark: its layouts, categories,
+#: prompts, published counts, loader); the order is the suite's
+_BENCHMARKS: dict[str, Benchmark] = {
+    module.BENCHMARK.id: module.BENCHMARK for module in (mmsafetybench, figstep, vlguard, xstest, mossbench)
+}
 
 
 def benchmarks() -> dict[str, Benchmark]:
-    if not _BENCHMARKS:
-        _BENCHMARKS.update(_registry())
     return _BENCHMARKS
 
 
@@ -121,4 +89,27 @@ def check_judge(judge_id: str, kind: str, where: str) -> None:
         )
 
 
-__all__ = ["ATTACK", "BENIGN", "Options", "benchmarks", "get_benchmark", "load_rows", "slug"]
+def check_local_release(benchmark: Benchmark) -> list[SubsetCheck]:
+    """Read every subset of ``benchmark``'s local release (no hub) as a run would — the loaders stat every
+    image a row references — and count its rows. Empty when the benchmark's folder is absent."""
+    folder = benchmark.folder()
+    if not folder.is_dir():
+        return []
+    base = release_folder(benchmark, folder)
+    checks = []
+    for sub in benchmark.subsets.values():
+        check = SubsetCheck(benchmark.id, sub.name, None, sub.published_rows)
+        missing = [n for n in sub.needs if not need_exists(base, n)]
+        try:
+            if missing:
+                raise BenchmarkDataMissing(f"missing {', '.join(missing)} in {base}")
+            check.rows = len(benchmark.load(base, sub.name, Options()))
+        except BenchmarkError as err:
+            check.error = str(err).splitlines()[0]
+        checks.append(check)
+    return checks
+
+
+__all__ = ["ATTACK", "BENCHMARK_PROTOCOL", "BENIGN", "PROTOCOLS", "REJECTION_MIX_PROTOCOL", "Options",
+           "BenchmarkDataError", "BenchmarkDataMissing", "BenchmarkError", "benchmarks", "check_local_release",
+           "get_benchmark", "load_rows", "slug"]
