@@ -399,10 +399,24 @@ def test_registration_problems_are_loud(capfd, monkeypatch, tmp_path):
     assert "our lmms-eval tasks are NOT registered: gone" in capfd.readouterr().err
 
 
-def test_committed_metric_lists_are_the_generated_ones():
+def test_committed_task_folders_are_the_generated_ones(tmp_path):
+    """lmms_tasks/ is written by scripts/gen_tasks.py from the benchmark registry: a YAML edited by hand, a
+    stale metric list or a task file nobody generates fails here."""
+    import shutil
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "scripts" / "gen_task_metrics.py"), "--check"],
-                          capture_output=True, text=True)
+    script = Path(__file__).parents[1] / "scripts" / "gen_tasks.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    # and the check can fail: a copy of the repository's task folder with one YAML edited
+    copy = tmp_path / "repo"
+    shutil.copytree(script.parents[1] / "lmms_tasks", copy / "lmms_tasks")
+    (copy / "scripts").mkdir()
+    shutil.copy(script, copy / "scripts" / "gen_tasks.py")
+    (copy / "lmms_tasks" / "xstest" / "vsfa_xstest_safe.yaml").write_text("task: vsfa_xstest_safe\n")
+    (copy / "lmms_tasks" / "xstest" / "vsfa_xstest_extra.yaml").write_text("task: vsfa_xstest_extra\n")
+    done = subprocess.run([sys.executable, str(copy / "scripts" / "gen_tasks.py"), "--check"], capture_output=True,
+                          text=True, env={**__import__("os").environ, "PYTHONPATH": str(script.parents[1])})
+    assert done.returncode == 1
+    assert "xstest/vsfa_xstest_safe.yaml" in done.stderr and "xstest/vsfa_xstest_extra.yaml (not generated)" in done.stderr

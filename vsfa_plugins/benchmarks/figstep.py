@@ -32,6 +32,8 @@ from .release import (
     require_file,
 )
 from .defenses import apply_defense
+from .tasks import TaskLayout, Variant, adashield, rejection_mix
+from .tasks import SUITE as _SUITE
 from .release import REJECTION_MIX_PROTOCOL, slug
 
 # FigStep's incitement text prompt for open-source VLMs.
@@ -117,7 +119,23 @@ def load(folder: Path, subset: str, options) -> list[dict]:
     return rows
 
 
+TASKS = TaskLayout(
+    folder="figstep",
+    stem="vsfa_figstep",
+    subset_parts={"safebench": "", "safebench_tiny": "tiny"},
+    comments={"safebench": "FigStep on SafeBench (500 queries); asr_harmful = topics 1-7, asr_advice = topics 8-10",
+              "safebench_tiny": "FigStep on SafeBench-Tiny (50 queries)"},
+    variants=(
+        Variant("", suite=_SUITE),
+        adashield(grouped=False, subsets=("safebench",)),
+        rejection_mix("as the rejection-mix paper's released evaluation runs it: its prompt string, text before "
+                      "the image (ybwang119/MLLM_safety_study LLaMA-Factory/eval_safe/evaluate_figstep.py)",
+                      subsets=("safebench",)),
+    ),
+)
+
 BENCHMARK = Benchmark(
+    tasks=TASKS,
     id="figstep",
     title="FigStep (SafeBench)",
     published="https://github.com/ThuCCSLab/FigStep (data/question/, data/images/)",

@@ -40,6 +40,7 @@ from .release import (
     text_field,
 )
 from .defenses import apply_defense
+from .tasks import TaskLayout, Variant, adashield, llm_judge, published, rejection_mix
 from .release import REJECTION_MIX_PROTOCOL
 
 # The 13 scenario files, as MM-SafetyBench's own evaluation script lists them: upstream ``scenario_list`` (the
@@ -149,7 +150,30 @@ def load(folder: Path, subset: str, options) -> list[dict]:
 
 _NEEDS_TEXT = _question_files()
 PUBLISHED_PER_VARIANT = 1680  # the paper's Table 1: 1,680 questions over 13 scenarios, each in every variant
+TASKS = TaskLayout(
+    folder="mmsafetybench",
+    stem="vsfa_mmsafetybench",
+    variants=(
+        published(),
+        adashield(),
+        llm_judge("mmsafetybench_gpt",
+                  "judged by MM-SafetyBench's GPT-4 evaluation (judge mmsafetybench_gpt; endpoint and key from the "
+                  "environment, see vsfa_plugins/scoring/llm.py)",
+                  "{title}, all variants, judged by the benchmark's GPT-4 evaluation (mmsafetybench_gpt)"),
+        rejection_mix("as the rejection-mix paper's released evaluation runs it: text before the image "
+                      "(ybwang119/MLLM_safety_study LLaMA-Factory/eval_safe/evaluate_MM_ablation.py)",
+                      "{title} under the rejection-mix paper's protocol (its main table uses sd_typo, 'mix')"),
+        Variant("harmbench_cls", {"judge": "harmbench_cls"},
+                "judged by HarmBench's classifier (judge harmbench_cls: behaviour = the benchmark's original "
+                "question; model from VSFA_HARMBENCH_MODEL, e.g. cais/HarmBench-Llama-2-13b-cls, see "
+                "vsfa_plugins/scoring/harmbench.py)", subsets=("sd",)),
+        Variant("blank", {"text_only_image": "blank"},
+                "with a blank white image instead of none (for models that need an image)", subsets=("text",)),
+    ),
+)
+
 BENCHMARK = Benchmark(
+    tasks=TASKS,
     id="mm-safetybench",
     title="MM-SafetyBench",
     published="https://github.com/isXinLiu/MM-SafetyBench (questions: data/processed_questions/; images: the "

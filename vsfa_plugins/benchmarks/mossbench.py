@@ -35,6 +35,7 @@ from .release import (
     text_field,
 )
 from .defenses import apply_defense
+from .tasks import TaskLayout, adashield, published
 from .release import slug
 
 HF_ID = "AIcell/MOSSBench"
@@ -99,7 +100,10 @@ def fetch_from_hub() -> Path:
     return target
 
 
+TASKS = TaskLayout(folder="mossbench", stem="vsfa_mossbench", variants=(published(), adashield()))
+
 BENCHMARK = Benchmark(
+    tasks=TASKS,
     id="mossbench",
     title="MOSSBench",
     published=f"https://github.com/xirui-li/MOSSBench (data/, data_contrast/); hub copy {HF_ID}",

@@ -115,6 +115,8 @@ class Benchmark:
     #: itself, "data" = a plain ``git clone`` of a repository that keeps its files under ``data/``
     release_dirs: tuple[str, ...] = ("",)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: its lmms-eval tasks (a :class:`~vsfa_plugins.benchmarks.tasks.TaskLayout`; scripts/gen_tasks.py writes them)
+    tasks: Any = None
 
     def folder(self) -> Path:
         return data_root() / self.id

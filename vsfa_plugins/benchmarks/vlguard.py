@@ -35,6 +35,7 @@ from .release import (
     text_field,
 )
 from .defenses import apply_defense
+from .tasks import TaskLayout, adashield, published
 from .release import slug
 
 HF_ID = "ys-zong/VLGuard"
@@ -114,7 +115,10 @@ def fetch_from_hub() -> Path:
     return target
 
 
+TASKS = TaskLayout(folder="vlguard", stem="vsfa_vlguard", variants=(published(), adashield()))
+
 BENCHMARK = Benchmark(
+    tasks=TASKS,
     id="vlguard",
     title="VLGuard (test)",
     published=f"https://huggingface.co/datasets/{HF_ID} (test.json, test.zip; gated) and "

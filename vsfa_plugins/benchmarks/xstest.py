@@ -35,6 +35,7 @@ from .release import (
     read_csv,
 )
 from .defenses import apply_defense
+from .tasks import TaskLayout, adashield, llm_judge, published
 from .release import slug
 
 HF_ID = "Paul/XSTest"
@@ -120,7 +121,19 @@ def fetch_from_hub() -> Path:
 
 
 _NEEDS = f"{FILE}|{V2_FILE}"
+TASKS = TaskLayout(
+    folder="xstest",
+    stem="vsfa_xstest",
+    variants=(
+        published(),
+        adashield(),
+        llm_judge("xstest_gpt", "judged by XSTest's GPT-4 classifier (judge xstest_gpt)",
+                  "{title} judged by its GPT-4 classifier (xstest_gpt; full / partial refusal)"),
+    ),
+)
+
 BENCHMARK = Benchmark(
+    tasks=TASKS,
     id="xstest",
     title="XSTest",
     published=f"https://github.com/paul-rottger/exaggerated-safety ({FILE}); hub copy {HF_ID}",
