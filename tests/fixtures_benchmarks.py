@@ -136,15 +136,28 @@ def build_mossbench(root: Path) -> Path:
     return folder
 
 
+def _fixture_modules() -> dict:
+    """``tests/benchmark_fixtures/<module>.py``: one fixture per later benchmark (BENCHMARK_ID, build)."""
+    import importlib
+    import pkgutil
+
+    from benchmark_fixtures import __path__ as folder
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(folder), key=lambda i: i.name):
+        module = importlib.import_module(f"benchmark_fixtures.{info.name}")
+        found[module.BENCHMARK_ID] = module.build
+    return found
+
+
 BUILDERS = {
     "mm-safetybench": build_mmsafetybench,
     "figstep": build_figstep,
     "vlguard": build_vlguard,
     "xstest": build_xstest,
     "mossbench": build_mossbench,
+    **_fixture_modules(),
 }
-assert set(BUILDERS) == {mmsafetybench.BENCHMARK.id, figstep.BENCHMARK.id, "vlguard", xstest.BENCHMARK.id,
-                         mossbench.BENCHMARK.id}
 
 
 def build_all(root: Path, only=None) -> Path:

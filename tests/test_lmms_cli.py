@@ -20,14 +20,23 @@ from conftest import REPO, bin_path, run_cli
 
 pytestmark = pytest.mark.slow
 
-SUITE_TASKS = {
-    "vsfa_mmsafetybench_sd": "asr", "vsfa_mmsafetybench_sd_typo": "asr", "vsfa_mmsafetybench_typo": "asr",
-    "vsfa_mmsafetybench_text": "asr", "vsfa_figstep": "asr", "vsfa_vlguard_unsafes": "asr",
-    "vsfa_vlguard_safe_unsafes": "asr", "vsfa_vlguard_safe_safes": "over_refusal_rate", "vsfa_xstest_safe":
-    "over_refusal_rate", "vsfa_xstest_unsafe": "asr", "vsfa_mossbench_oversensitivity": "over_refusal_rate",
-    "vsfa_mossbench_contrast": "asr",
-}
-JUDGES = {"vlguard": "vlguard_attack", "xstest": "xstest_strmatch"}
+def _suite_tasks() -> dict[str, str]:
+    """Every leaf task vsfa_safety runs -> its headline metric, from the registry (the published variant of
+    each benchmark; FigStep's is its SafeBench task alone)."""
+    from vsfa_plugins.benchmarks import benchmarks
+    from vsfa_plugins.scoring.contract import MAIN_METRIC
+
+    out = {}
+    for benchmark in benchmarks().values():
+        layout = benchmark.tasks
+        variant = next(v for v in layout.variants if v.suite == "vsfa_safety")
+        subsets = variant.subsets or tuple(benchmark.subsets)
+        for subset in subsets if variant.grouped else subsets[:1]:
+            out[layout.task_name(subset, variant)] = MAIN_METRIC[benchmark.subsets[subset].kind]
+    return out
+
+
+SUITE_TASKS = _suite_tasks()
 
 
 def lmms_eval(args: list[str], model: Path, data_root: Path, out: Path, **env):
@@ -92,7 +101,9 @@ def test_suite_and_a_stock_capability_task_in_one_run(tiny_qwen2vl, tmp_path):
         assert got["judge_error_rate,none"] == 0.0 and got["attempts_per_prompt,none"] == 1.0
         benchmark = results["configs"][task]["metadata"]["vsfa"]["benchmark"]
         judge_id, _, prompt_hash = got["judge,none"].partition("@")
-        assert judge_id == JUDGES.get(benchmark, "rejection_mix_strmatch") and len(prompt_hash) == 16
+        from vsfa_plugins.benchmarks import get_benchmark
+
+        assert judge_id == get_benchmark(benchmark).default_judge and len(prompt_hash) == 16
         assert results["n-samples"][task]["effective"] == 2
         config = results["configs"][task]
         assert config["generation_kwargs"]["max_new_tokens"] == 48 and config["generation_kwargs"]["until"] == []
@@ -115,8 +126,9 @@ def test_suite_and_a_stock_capability_task_in_one_run(tiny_qwen2vl, tmp_path):
     assert "asr_harmful,none" in results["results"]["vsfa_figstep"]
     assert "asr,none" in results["groups"]["vsfa_mmsafetybench"]
     assert_groups_pooled_from_integers(out, results)
-    assert results["group_subtasks"]["vsfa_safety"] == ["vsfa_mmsafetybench", "vsfa_figstep", "vsfa_vlguard",
-                                                       "vsfa_xstest", "vsfa_mossbench"]
+    from test_lmms_tasks import suite_members
+
+    assert results["group_subtasks"]["vsfa_safety"] == suite_members("vsfa_safety")
 
 
 def assert_groups_pooled_from_integers(out: Path, results: dict) -> None:

@@ -212,7 +212,11 @@ def test_loading_is_deterministic_and_rows_are_complete(full):
                 assert not row["image"] or row["image"] == "blank" or Path(row["image"]).is_file()
 
 
-@pytest.mark.parametrize("benchmark_id", ["mm-safetybench", "figstep", "vlguard", "xstest", "mossbench"])
+def test_every_benchmark_has_a_fixture_in_its_official_layout():
+    assert set(fb.BUILDERS) == set(benchmarks())
+
+
+@pytest.mark.parametrize("benchmark_id", list(benchmarks()))
 def test_missing_data_message_names_folder_files_and_source(root, benchmark_id, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -82,8 +82,10 @@ def test_every_name_is_prefixed_and_every_yaml_loads_with_its_utils():
 def test_judges_named_by_task_yamls_are_registered():
     named = {simple(p).get("dataset_kwargs", {}).get("judge") for p in yaml_files()} - {None}
     named |= {b.default_judge for b in benchmarks().values()}
-    assert named == {"rejection_mix_strmatch", "vlguard_attack", "xstest_strmatch", "mmsafetybench_gpt", "xstest_gpt",
-                     "harmbench_cls"}
+    assert {"rejection_mix_strmatch", "vlguard_attack", "xstest_strmatch", "mmsafetybench_gpt", "xstest_gpt",
+            "harmbench_cls"} <= named
+    # every benchmark's own LLM judge (prompt verbatim in its module) is what its llm_judge tasks name
+    assert {j.judge_id for b in benchmarks().values() for j in b.judges} <= named
     try:
         available = set(verdict.available_judges())  # imports the keyword, LLM and local judge modules
     except ImportError as err:
@@ -117,7 +119,21 @@ def test_suite_groups_list_existing_members():
         for member in config["task"]:
             assert member in index, (group, member)
     members = simple(TASKS / "vsfa_safety.yaml")["task"]
-    assert members == ["vsfa_mmsafetybench", "vsfa_figstep", "vsfa_vlguard", "vsfa_xstest", "vsfa_mossbench"]
+    assert members[:5] == ["vsfa_mmsafetybench", "vsfa_figstep", "vsfa_vlguard", "vsfa_xstest", "vsfa_mossbench"]
+    assert members == suite_members("vsfa_safety")
+
+
+def suite_members(suite: str) -> list[str]:
+    """The members a suite should have: per benchmark, its variant that joins ``suite`` (its group, else its
+    main task), in registry order."""
+    out = []
+    for benchmark in benchmarks().values():
+        layout = benchmark.tasks
+        for variant in layout.variants:
+            if variant.suite == suite:
+                subsets = variant.subsets or tuple(benchmark.subsets)
+                out.append(layout.group_name(variant) if variant.grouped else layout.task_name(subsets[0], variant))
+    return out
 
 
 class _IgnoreTags(yaml.SafeLoader):

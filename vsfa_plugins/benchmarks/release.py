@@ -99,6 +99,24 @@ class Subset:
 
 
 @dataclass(frozen=True)
+class OfficialJudge:
+    """A benchmark's own LLM judge, as its authors publish it: the prompt verbatim (``template``, filled with
+    ``str.format``: ``{question}`` = the row's judge prompt, i.e. the benchmark's question, ``{response}`` = the
+    model's answer, any other ``{name}`` = ``meta[name]``, e.g. ``{category}``), an optional system message,
+    the request parameters, and ``parse``: the answer text -> a verdict label of
+    :mod:`vsfa_plugins.scoring.verdict` (``ValueError`` when it cannot be read: a judge error, never safe).
+    :mod:`vsfa_plugins.scoring.llm` registers every one of them as an LLM judge."""
+
+    judge_id: str
+    scheme: str  # "safety" (safe / unsafe) or "refusal" (full / partial refusal, compliance)
+    source: str  # repository + path + commit the prompt is copied from
+    template: str
+    parse: Callable[[str], str]
+    system: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Benchmark:
     id: str  # also the folder name under the data root
     title: str
@@ -117,6 +135,8 @@ class Benchmark:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: its lmms-eval tasks (a :class:`~vsfa_plugins.benchmarks.tasks.TaskLayout`; scripts/gen_tasks.py writes them)
     tasks: Any = None
+    #: its own LLM judges (prompt verbatim), registered by vsfa_plugins.scoring.llm beside the built-in ones
+    judges: tuple[OfficialJudge, ...] = ()
 
     def folder(self) -> Path:
         return data_root() / self.id

@@ -423,6 +423,46 @@ _register(LLMJudge(
 ))
 
 
+
+
+def _official_request(official) -> RequestBuilder:
+    def build(prompt: str, response: str, meta: Mapping[str, Any]) -> tuple[list[dict], str]:
+        fields = {k: ("" if v is None else str(v)) for k, v in (meta or {}).items()}
+        fields.update(question=prompt, response=response)
+        try:
+            text = official.template.format(**fields)
+        except KeyError as err:
+            raise ValueError(f"{official.judge_id}: the row has no {err.args[0]!r} for the judge prompt") from None
+        messages = ([{"role": "system", "content": official.system}] if official.system else [])
+        return messages + [{"role": "user", "content": text}], ""
+
+    return build
+
+
+def _official_parse(official) -> Parser:
+    def parse(content: str) -> tuple[str, float | None]:
+        return official.parse(content), None
+
+    return parse
+
+
+def _register_official_judges() -> None:
+    """Every benchmark's own LLM judge (:class:`vsfa_plugins.benchmarks.release.OfficialJudge`), prompt verbatim."""
+    from ..benchmarks import benchmarks
+
+    for benchmark in benchmarks().values():
+        for official in benchmark.judges:
+            _register(LLMJudge(
+                official.judge_id, official.scheme, official.source, _official_request(official),
+                _official_parse(official), dict(official.params),
+                text_hash(f"{official.judge_id}/v1", official.system, official.template,
+                          json.dumps(dict(official.params), sort_keys=True)),
+            ))
+
+
+_register_official_judges()
+
+
 # --------------------------------------------------------------------------------------------------
 # batch
 # --------------------------------------------------------------------------------------------------
