@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import figstep, mmsafetybench, mossbench, vlguard, xstest
+import importlib
+import pkgutil
+
 from .release import (
     ATTACK,
     BENCHMARK_PROTOCOL,
@@ -30,11 +32,31 @@ from .release import (
     slug,
 )
 
+#: the package's shared modules; every other module here is one benchmark (it defines ``BENCHMARK``)
+_SHARED = ("defenses", "errors", "release", "tasks")
+#: the suite's order for the first benchmarks; later ones follow in module-name order
+_FIRST = ("mmsafetybench", "figstep", "vlguard", "xstest", "mossbench")
+
+
+def _discover() -> dict[str, Benchmark]:
+    names = [info.name for info in pkgutil.iter_modules(__path__) if info.name not in _SHARED]
+    ordered = [n for n in _FIRST if n in names] + sorted(n for n in names if n not in _FIRST)
+    found: dict[str, Benchmark] = {}
+    for name in ordered:
+        module = importlib.import_module(f"{__name__}.{name}")
+        benchmark = getattr(module, "BENCHMARK", None)
+        if not isinstance(benchmark, Benchmark):
+            raise ImportError(f"vsfa_plugins/benchmarks/{name}.py defines no BENCHMARK (every module here but "
+                              f"{', '.join(_SHARED)} is one benchmark)")
+        if benchmark.id in found:
+            raise ImportError(f"benchmark id {benchmark.id!r} defined twice ({name}.py)")
+        found[benchmark.id] = benchmark
+    return found
+
+
 #: every benchmark, built eagerly from its module (one module per benchmark: its layouts, categories,
-#: prompts, published counts, loader); the order is the suite's
-_BENCHMARKS: dict[str, Benchmark] = {
-    module.BENCHMARK.id: module.BENCHMARK for module in (mmsafetybench, figstep, vlguard, xstest, mossbench)
-}
+#: prompts, published counts, loader, sample writer); adding ``benchmarks/<name>.py`` registers it
+_BENCHMARKS: dict[str, Benchmark] = _discover()
 
 
 def benchmarks() -> dict[str, Benchmark]:

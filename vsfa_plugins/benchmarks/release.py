@@ -24,6 +24,8 @@ from .defenses import DEFENSES, NO_DEFENSE
 from .errors import BenchmarkDataError, BenchmarkDataMissing, BenchmarkError  # noqa: F401  (re-exported)
 
 DATA_ROOT_ENV = "VSFA_DATA_ROOT"
+#: the file a synthetic sample release carries at its root (``Benchmark.write_sample``)
+SYNTHETIC_MARKER = "SYNTHETIC_SAMPLE.txt"
 DEFAULT_DATA_ROOT = "~/.cache/vsfa/data"
 
 BLANK_IMAGE = "blank"  # ``image`` value: a white image instead of none (text-only variants, on request)
@@ -137,6 +139,9 @@ class Benchmark:
     tasks: Any = None
     #: its own LLM judges (prompt verbatim), registered by vsfa_plugins.scoring.llm beside the built-in ones
     judges: tuple[OfficialJudge, ...] = ()
+    #: ``write_sample(root) -> folder``: a small synthetic copy of the release in its exact official layout under
+    #: ``root/<id>/`` (a few rows, marked synthetic: ``SYNTHETIC_SAMPLE.txt``), for smoke tests and test fixtures
+    write_sample: Callable[[Path], Path] | None = None
 
     def folder(self) -> Path:
         return data_root() / self.id
