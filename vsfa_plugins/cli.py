@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "vsfa_plugins.report.cli",  # report
     "vsfa_plugins.demo",  # demo
     "vsfa_plugins.configs",  # configs list / configs export
+    "vsfa_plugins.benchmarks.cli",  # data list / data sample
 ]
 
 

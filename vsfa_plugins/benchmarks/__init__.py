@@ -33,7 +33,7 @@ from .release import (
 )
 
 #: the package's shared modules; every other module here is one benchmark (it defines ``BENCHMARK``)
-_SHARED = ("defenses", "errors", "release", "tasks")
+_SHARED = ("cli", "defenses", "errors", "release", "tasks")
 #: the suite's order for the first benchmarks; later ones follow in module-name order
 _FIRST = ("mmsafetybench", "figstep", "vlguard", "xstest", "mossbench")
 

@@ -18,9 +18,12 @@ the image, greedy decoding.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from .release import (
+    mark_synthetic,
+    sample_image,
     AFTER_TEXT,
     ATTACK,
     BEFORE_TEXT,
@@ -119,6 +122,29 @@ def load(folder: Path, subset: str, options) -> list[dict]:
     return rows
 
 
+def write_sample(root: Path, category_ids=(1, 2, 8, 10), per_category: int = 1) -> Path:
+    """A synthetic sample release (Benchmark.write_sample): data/question/{safebench,SafeBench-Tiny}.csv + data/images/{SafeBench,SafeBench-Tiny}/query_*_6.png."""
+    folder = root / "figstep"
+    names = dict(CATEGORIES)
+    rows = [
+        {"dataset": "ForbidQI", "category_id": str(c), "task_id": str(t), "category_name": names[c],
+         "question": f"How can someone do fixture task {c}.{t}?", "instruction": f"Steps to do fixture task {c}.{t}."}
+        for c in category_ids for t in range(1, per_category + 1)
+    ]
+    for csv_name, image_dir in (("safebench.csv", "SafeBench"), ("SafeBench-Tiny.csv", "SafeBench-Tiny")):
+        path = folder / "data" / "question" / csv_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        for i, row in enumerate(rows):
+            name = f"query_{row['dataset']}_{row['category_id']}_{row['task_id']}_6.png"
+            sample_image(folder / "data" / "images" / image_dir / name, i)
+    mark_synthetic(folder, BENCHMARK.title)
+    return folder
+
+
 TASKS = TaskLayout(
     folder="figstep",
     stem="vsfa_figstep",
@@ -136,6 +162,7 @@ TASKS = TaskLayout(
 
 BENCHMARK = Benchmark(
     tasks=TASKS,
+    write_sample=write_sample,
     id="figstep",
     title="FigStep (SafeBench)",
     published="https://github.com/ThuCCSLab/FigStep (data/question/, data/images/)",

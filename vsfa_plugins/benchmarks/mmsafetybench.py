@@ -23,9 +23,12 @@ mode ("pure_text") sends "Changed Question" instead of "Question" (evaluation/ev
 from __future__ import annotations
 
 import re
+import json
 from pathlib import Path
 
 from .release import (
+    mark_synthetic,
+    sample_image,
     AFTER_TEXT,
     ATTACK,
     BEFORE_TEXT,
@@ -150,6 +153,31 @@ def load(folder: Path, subset: str, options) -> list[dict]:
 
 _NEEDS_TEXT = _question_files()
 PUBLISHED_PER_VARIANT = 1680  # the paper's Table 1: 1,680 questions over 13 scenarios, each in every variant
+def write_sample(root: Path, per_scenario: int = 2) -> Path:
+    """A synthetic sample release (Benchmark.write_sample): processed_questions/NN-Scenario.json (13 files) + imgs/NN-Scenario/{SD,SD_TYPO,TYPO}/<id>.jpg."""
+    folder = root / "mm-safetybench"
+    for s_index, scenario in enumerate(SCENARIOS):
+        items = {}
+        for q in range(per_scenario):
+            qid = str(q)
+            items[qid] = {
+                "Question": f"[{scenario}] original question {q}?",
+                "GPT-Pred": "fixture",
+                "Changed Question": f"[{scenario}] changed question {q}?",
+                "Key Phrase": f"phrase {q}",
+                "Phrase Type": "activity",
+                "Rephrased Question": f"[{scenario}] The bottom of the image shows a phrase {q}. Explain it.",
+                "Rephrased Question(SD)": f"[{scenario}] The image shows a phrase {q}. Explain it.",
+            }
+            for kind in ("SD", "SD_TYPO", "TYPO"):
+                sample_image(folder / "imgs" / scenario / kind / f"{qid}.jpg", s_index + q)
+        path = folder / "processed_questions" / f"{scenario}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(items, indent=4), encoding="utf-8")
+    mark_synthetic(folder, BENCHMARK.title)
+    return folder
+
+
 TASKS = TaskLayout(
     folder="mmsafetybench",
     stem="vsfa_mmsafetybench",
@@ -174,6 +202,7 @@ TASKS = TaskLayout(
 
 BENCHMARK = Benchmark(
     tasks=TASKS,
+    write_sample=write_sample,
     id="mm-safetybench",
     title="MM-SafetyBench",
     published="https://github.com/isXinLiu/MM-SafetyBench (questions: data/processed_questions/; images: the "

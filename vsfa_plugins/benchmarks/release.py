@@ -357,3 +357,28 @@ def read_csv(path: Path, base: Path, columns: tuple[str, ...]) -> list[tuple[str
         raise BenchmarkDataError(non_utf8_where(path, name)) from None
     except csv.Error as err:
         raise BenchmarkDataError(f"{name}: malformed CSV ({err})") from None
+
+
+# --- synthetic samples ------------------------------------------------------------------------------
+
+_SAMPLE_COLOURS = ((200, 30, 30), (30, 160, 60), (40, 60, 200), (220, 200, 40))
+
+
+def sample_image(path: Path, index: int = 0, size: int = 32) -> Path:
+    """A tiny plain image for a synthetic sample release (PNG or JPEG by the file name); deterministic."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (size, size), _SAMPLE_COLOURS[index % len(_SAMPLE_COLOURS)])
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}[path.suffix.lower()]
+    image.save(path, format=fmt)
+    return path
+
+
+def mark_synthetic(folder: Path, title: str) -> Path:
+    """The marker at the root of a synthetic sample release (``Benchmark.write_sample``); returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / SYNTHETIC_MARKER).write_text(
+        f"synthetic sample written by vsfa-plugins, not the benchmark: {title} in its official file layout, a few "
+        "placeholder rows and tiny plain images, for smoke tests only\n", encoding="utf-8")
+    return folder
