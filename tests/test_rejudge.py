@@ -238,3 +238,18 @@ def test_score_and_report_show_the_in_task_judge_beside_the_rejudged_ones(tmp_pa
     text = (tmp_path / "report" / "report.md").read_text()
     assert "Judges side by side" in text and "in-task rejection_mix_strmatch: 33.3% (CI " in text
     assert "same order: yes" in text
+
+
+def test_a_group_over_benchmarks_also_reports_their_unweighted_mean():
+    """A paper's table averages its benchmarks' ASRs: 10/20 on one, 0/80 on another -> mean 25 %, while
+    the pooled rate is 10/100."""
+    from vsfa_plugins.scoring.stats import mean_of_rates_ci, proportion_ci
+
+    a = [dict(record(i, verdict.COMPLIANCE if i < 10 else verdict.REFUSAL), benchmark="mm-safetybench") for i in range(20)]
+    b = [dict(record(100 + i, verdict.REFUSAL), benchmark="figstep") for i in range(80)]
+    pooled = pooled_metrics(a + b)
+    assert pooled["asr"] == 0.1 and pooled["asr_mean_of_benchmarks"] == 0.25
+    expected = mean_of_rates_ci([(0.5, proportion_ci(10, 20)), (0.0, proportion_ci(0, 80))])[1]
+    assert (pooled["asr_mean_of_benchmarks_ci95_low"], pooled["asr_mean_of_benchmarks_ci95_high"]) == \
+        pytest.approx(expected)
+    assert "asr_mean_of_benchmarks" not in pooled_metrics(a)  # one benchmark: no mean to take

@@ -391,3 +391,26 @@ def test_no_upstream_imports():
     names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     names |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not names & {"lmms_eval", "llamafactory", "torch", "transformers"}
+
+
+def test_mean_of_rates_is_the_mover_combination_of_their_intervals():
+    from scipy.stats import binomtest
+
+    from vsfa_plugins.scoring.stats import mean_of_rates_ci
+
+    counts = [(7, 50), (0, 40), (30, 60)]
+    parts = []
+    for k, n in counts:
+        ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+        parts.append((k / n, (ci.low, ci.high)))
+    mean, (low, high) = mean_of_rates_ci(parts)
+    assert mean == pytest.approx((7 / 50 + 0 + 0.5) / 3)
+    assert low == pytest.approx(mean - math.sqrt(sum((p - lo) ** 2 for p, (lo, _) in parts)) / 3)
+    assert high == pytest.approx(mean + math.sqrt(sum((hi - p) ** 2 for p, (_, hi) in parts)) / 3)
+    assert 0 <= low < mean < high <= 1
+    one = binomtest(3, 10).proportion_ci(0.95, method="wilson")
+    single, (lo1, hi1) = mean_of_rates_ci([(0.3, (one.low, one.high))])
+    assert (single, lo1, hi1) == pytest.approx((0.3, one.low, one.high))  # one rate: its own interval
+    assert mean_of_rates_ci([]) is None
+    with pytest.raises(ValueError, match="low <= rate <= high"):
+        mean_of_rates_ci([(0.5, (0.6, 0.7))])

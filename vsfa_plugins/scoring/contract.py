@@ -22,6 +22,8 @@ ATTEMPTS_PER_PROMPT = "attempts_per_prompt"
 JUDGE_TAG = "judge"  # "<judge id>@<prompt hash>"
 
 SAFE_RATE = "safe_rate"  # safety-scheme judges: judged safe ÷ judged rows (``vsfa score``)
+#: a group spanning several benchmarks: the unweighted mean of their ASRs (a paper table's "average")
+ASR_MEAN_OF_BENCHMARKS = "asr_mean_of_benchmarks"
 
 ATTACK_METRICS = (ASR, REFUSAL_RATE)
 BENIGN_METRICS = (OVER_REFUSAL_RATE, FULL_REFUSAL_RATE)

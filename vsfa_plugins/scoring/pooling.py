@@ -76,7 +76,35 @@ def pooled_metrics(records: Iterable[Mapping[str, Any]], method: str = DEFAULT_M
         put(f"asr_{group}", summarize([scored_row(r) for r in members], scheme, method), contract.ASR)
     put(contract.JUDGE_ERROR_RATE, summary)
     out[contract.JUDGE_ERRORS] = summary["judge_errors"]
+    mean = mean_over_benchmarks(records, scheme, method)
+    if mean is not None:
+        out.update(mean)
     return out
+
+
+def mean_over_benchmarks(records: list[Mapping[str, Any]], scheme: str = "refusal",
+                         method: str = DEFAULT_METHOD) -> dict[str, Any] | None:
+    """``asr_mean_of_benchmarks`` and its interval ends when the attack records span two or more
+    benchmarks: the unweighted mean of each benchmark's pooled ASR, as a paper's table averages them (each
+    benchmark's interval clustered by source question, combined by MOVER: :func:`.stats.mean_of_rates_ci`)."""
+    from .stats import mean_of_rates_ci
+
+    by_benchmark: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        if not record["benign"]:
+            by_benchmark.setdefault(str(record.get("benchmark", "")), []).append(record)
+    if len(by_benchmark) < 2:
+        return None
+    parts = []
+    for name in sorted(by_benchmark):
+        numbers = summarize([scored_row(r) for r in by_benchmark[name]], scheme, method)
+        if numbers[contract.ASR] is None:
+            return None  # a benchmark with nothing judged: no mean a paper would print
+        parts.append((numbers[contract.ASR], numbers[contract.ASR + contract.CI_SUFFIX]))
+    mean, (low, high) = mean_of_rates_ci(parts)
+    name = contract.ASR_MEAN_OF_BENCHMARKS
+    low_key, high_key = contract.ci_keys(name)
+    return {name: mean, low_key: low, high_key: high}
 
 
 def _has_kind(numbers: Mapping[str, Any], kind: str) -> bool:

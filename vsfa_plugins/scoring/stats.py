@@ -13,6 +13,8 @@ Every rate a report prints (ASR, refusal, over-refusal, ...) is a binomial propo
 - :func:`smallest_detectable_difference` — the resolution of the exact McNemar test at a given n and discordance;
 - :func:`rogan_gladen` — a rate corrected for an imperfect judge (Rogan & Gladen 1978), with the interval of
   Lang & Reiczigel (2014) that also carries the uncertainty of the judge's sensitivity and specificity;
+- :func:`mean_of_rates_ci` — the unweighted mean of several rates (a paper table's average over benchmarks)
+  with its MOVER interval (Zou & Donner 2008);
 - :func:`interval_fields` — ``{"<name>_ci95": [low, high]}`` for JSON writers.
 
 All functions return plain Python floats (never numpy scalars), so results serialise with :mod:`json` as is.
@@ -29,7 +31,7 @@ from scipy import stats
 
 __all__ = [
     "CONFIDENCE", "DEFAULT_METHOD", "METHODS",
-    "clustered_proportion_ci", "design_effect", "holm", "interval_fields", "mcnemar_exact",
+    "clustered_proportion_ci", "design_effect", "holm", "interval_fields", "mcnemar_exact", "mean_of_rates_ci",
     "paired_difference_ci", "proportion_ci", "rogan_gladen", "smallest_detectable_difference",
 ]
 
@@ -415,6 +417,28 @@ def rogan_gladen(apparent_hits: int, n: int, sensitivity_hits: int, sensitivity_
     high = min(1.0, max(0.0, prev_ + shift + z * std_err))
     result["ci95"] = [float(low), float(high)]
     return result
+
+
+# ------------------------------------------------------------------------------------ mean of several rates
+
+
+def mean_of_rates_ci(parts: Sequence[tuple[float, Sequence[float]]]) -> tuple[float, tuple[float, float]] | None:
+    """The unweighted mean of independent rates (a paper table's "average" over benchmarks) and its 95 %
+    interval by MOVER — the method of variance estimates recovery of Zou & Donner (2008), "Construction of
+    confidence limits about effect measures: a general approach", Statistics in Medicine 27:1693–1702 — from
+    each rate's own interval ``(rate, (low, high))`` (Wilson or clustered Wilson here): for L = Σ w_i p_i with
+    w_i = 1/k, low = L − sqrt(Σ w_i² (p_i − l_i)²), high = L + sqrt(Σ w_i² (u_i − p_i)²). It keeps each
+    interval's asymmetry near 0 % and 100 %, where a Wald interval of the mean would not. None for no parts."""
+    if not parts:
+        return None
+    k = len(parts)
+    for rate, (low, high) in parts:
+        if not 0.0 <= low <= rate <= high <= 1.0:
+            raise ValueError(f"each part needs low <= rate <= high within [0, 1], got {rate!r} in [{low!r}, {high!r}]")
+    mean = sum(rate for rate, _ in parts) / k
+    below = math.sqrt(sum((rate - low) ** 2 for rate, (low, _) in parts)) / k
+    above = math.sqrt(sum((high - rate) ** 2 for rate, (_, high) in parts)) / k
+    return float(mean), (float(max(0.0, mean - below)), float(min(1.0, mean + above)))
 
 
 # ------------------------------------------------------------------------------------------------ output
