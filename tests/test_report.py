@@ -234,7 +234,9 @@ def test_summary_pools_every_task_of_a_run(report_dir):
     sections = md_sections((report_dir / "report.md").read_text())
     rows = by(md_table(sections["Summary"]), "Run")
     # base: 8 + 6 + 2 of 18 attack rows complied; vsfa: 4 + 0 + 1; rmix: none. Benign: XSTest's 2 safe prompts
+    # mean of benchmarks: FigStep 14/16 (both variants pooled) and XSTest 2/2 -> (87.5 + 100) / 2
     assert rows[("base",)] == {"Run": "base", "ASR (pooled)": "88.9% (CI 67.2–96.9, n=18)",
+                               "ASR (mean of benchmarks)": "93.8% (CI 58.8–98.3) over 2",
                                "Over-refusal (pooled)": "0.0% (CI 0.0–65.8, n=2)",
                                "CS": "—", "Attack tasks": "3", "Benign tasks": "1",
                                "Capability": "mme mme_perception_score 50"}
@@ -247,7 +249,8 @@ def test_summary_pools_every_task_of_a_run(report_dir):
     assert list(rows) == [("base",), ("vsfa",), ("rmix",)]  # command-line order
 
     stdout = (report_dir / "stdout.txt").read_text()
-    assert re.search(r"^vsfa\s+27\.8% \(CI 12\.5–50\.9, n=18\)\s+50\.0% \(CI 9\.5–90\.5, n=2\)\s+0\.600\s+3\s+1\s+mme mme_perception_score 200$",
+    assert re.search(r"^vsfa\s+27\.8% \(CI 12\.5–50\.9, n=18\)\s+37\.5% \(CI [0-9.]+–[0-9.]+\) over 2\s+"
+                     r"50\.0% \(CI 9\.5–90\.5, n=2\)\s+0\.600\s+3\s+1\s+mme mme_perception_score 200$",
                      stdout, re.MULTILINE), stdout
     assert f"wrote {report_dir / 'report.html'}, {report_dir / 'report.md'} and 4 PNG plot(s)" in stdout
 

@@ -120,6 +120,28 @@ def pooled(tasks: Iterable[SafetyTask], kind: str) -> Pooled:
     return Pooled(rate, judged, len(chosen), hits, proportion_ci(hits, judged) if judged else None)
 
 
+def mean_of_benchmarks(tasks: Iterable[SafetyTask]) -> tuple[float, tuple[float, float], int] | None:
+    """The unweighted mean of each benchmark's pooled ASR over the attack tasks (what a paper's table
+    averages), with its MOVER interval from each benchmark's own; ``(mean, ci, benchmarks)``, or None for
+    fewer than two benchmarks with a judged attack row."""
+    from ..scoring.stats import mean_of_rates_ci
+
+    by_benchmark: dict[str, list[SafetyTask]] = defaultdict(list)
+    for task in tasks:
+        if task.kind == ATTACK:
+            by_benchmark[task.benchmark].append(task)
+    parts = []
+    for name in sorted(by_benchmark):
+        got = pooled(by_benchmark[name], ATTACK)
+        if got.rate is None or got.ci is None:
+            return None
+        parts.append((got.rate, got.ci))
+    if len(parts) < 2:
+        return None
+    mean, ci = mean_of_rates_ci(parts)
+    return mean, ci, len(parts)
+
+
 def task_ci(task: SafetyTask) -> tuple[float, float] | None:
     """A task's 95 % interval: the one lmms-eval wrote, else Wilson on its counts."""
     from ..scoring.stats import proportion_ci
@@ -320,17 +342,20 @@ def summary_table(runs: Sequence[Run]) -> Table:
     rows = []
     for run in runs:
         attack, benign = pooled(run.safety, ATTACK), pooled(run.safety, BENIGN)
+        mean = mean_of_benchmarks(run.safety)
         rows.append((
             run.name,
             rate_cell(attack.rate, attack.judged if attack.tasks else None, None, attack.ci),
+            NONE if mean is None else f"{rate_cell(mean[0], None, None, mean[1])} over {mean[2]}",
             rate_cell(benign.rate, benign.judged if benign.tasks else None, None, benign.ci),
             cs_cell(pooled_scores(run)),
             str(attack.tasks),
             str(benign.tasks),
             capability_cell(run.capability),
         ))
-    columns = ("Run", "ASR (pooled)", "Over-refusal (pooled)", "CS", "Attack tasks", "Benign tasks", "Capability")
-    return Table(columns, tuple(rows), frozenset({1, 2, 3, 4, 5}))
+    columns = ("Run", "ASR (pooled)", "ASR (mean of benchmarks)", "Over-refusal (pooled)", "CS", "Attack tasks",
+               "Benign tasks", "Capability")
+    return Table(columns, tuple(rows), frozenset({1, 2, 3, 4, 5, 6}))
 
 
 def _runs_section(runs: Sequence[Run]) -> Section:
@@ -349,7 +374,8 @@ def _summary_section(runs: Sequence[Run], summary: Table) -> Section:
             "(compliance, resp. refusals ÷ judged rows, summed from the tasks' integer counts; judge errors left "
             "out and listed per task below); CI: the 95% Wilson score interval in points, clustered by source "
             "question (MM-SafetyBench's variants of one question, VLGuard's two instructions on one image) "
-            "where the samples carry per-answer records. "
+            "where the samples carry per-answer records. ASR (mean of benchmarks): the unweighted mean of each "
+            "benchmark's pooled ASR, as papers' tables average them (MOVER interval, Zou & Donner 2008). "
             "CS: VSFA's constructive score (0–1) from an LLM judge's `vsfa score` output, when one ran.")
     blocks: list[Any] = [text, summary]
     proxies = _proxy_notes(runs)
