@@ -95,7 +95,7 @@ def test_judges_named_by_task_yamls_are_registered():
 
 def test_declared_metrics_are_exactly_what_process_results_can_return():
     for benchmark in benchmarks().values():
-        folder = {"mm-safetybench": "mmsafetybench"}.get(benchmark.id, benchmark.id)
+        folder = benchmark.tasks.folder
         template = yaml.load((TASKS / folder / "_default_template_yaml").read_text(), Loader=_IgnoreTags)
         declared = [m["metric"] for m in template["metric_list"]]
         assert declared == task_api.metric_keys(benchmark), benchmark.id
