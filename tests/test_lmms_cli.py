@@ -201,7 +201,7 @@ def test_doctor_lists_our_tasks_and_the_data_it_found(tmp_path):
     assert "lmms-eval tasks: ACTIVE (hook: registered)" in result.stdout
     assert "suites: vsfa_safety, vsfa_safety_adashield, vsfa_safety_rmix" in result.stdout
     assert f"benchmark data under {data_root}" in result.stdout
-    assert "  xstest          found" in result.stdout
+    assert "  xstest          found (SYNTHETIC sample: `vsfa data sample`, not the benchmark)" in result.stdout
     assert "  vlguard         absent (expected" in result.stdout and "hub fallback ys-zong/VLGuard" in result.stdout
 
 

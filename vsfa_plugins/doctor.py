@@ -38,7 +38,7 @@ def _lmms_section(out) -> bool:
 
 def _lmms_data(out) -> bool:
     from .benchmarks import benchmarks, check_local_release
-    from .benchmarks.release import data_root, local_status
+    from .benchmarks.release import SYNTHETIC_MARKER, data_root, local_status
 
     ok = True
 
@@ -46,6 +46,8 @@ def _lmms_data(out) -> bool:
     for benchmark in benchmarks().values():
         status, missing = local_status(benchmark)
         line = f"  {benchmark.id:<15} {status}"
+        if (benchmark.folder() / SYNTHETIC_MARKER).is_file():
+            line += " (SYNTHETIC sample: `vsfa data sample`, not the benchmark)"
         if status == "incomplete":
             line += f" (missing: {', '.join(missing)})"
         elif status == "absent":
