@@ -129,7 +129,7 @@ def suite_yaml(name: str, description: str, members: list[str]) -> str:
 def generated_files() -> dict[str, str]:
     """Path under lmms_tasks/ -> text, for the whole registry."""
     from vsfa_plugins.benchmarks import benchmarks
-    from vsfa_plugins.benchmarks.tasks import SUITES
+    from vsfa_plugins.benchmarks.tasks import SUITES, TABLES
 
     files: dict[str, str] = {}
     suites: dict[str, list[str]] = {name: [] for name in SUITES}
@@ -153,6 +153,12 @@ def generated_files() -> dict[str, str]:
                 suites[variant.suite].append(layout.group_name(variant) if variant.grouped else members[0])
     for name, description in SUITES.items():
         files[f"{name}.yaml"] = suite_yaml(name, description, suites[name])
+    known = {Path(p).stem for p in files if p.endswith(".yaml")}
+    for name, (description, members) in TABLES.items():
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            raise SystemExit(f"table group {name}: members {', '.join(unknown)} are not tasks or groups of the registry")
+        files[f"{name}.yaml"] = suite_yaml(name, description, list(members))
     return files
 
 

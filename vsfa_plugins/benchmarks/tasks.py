@@ -28,6 +28,11 @@ SUITES: dict[str, str] = {
 }
 SUITE, SUITE_ADASHIELD, SUITE_RMIX = SUITES
 
+#: groups of named tasks / groups across benchmarks, as a paper's table runs them: name -> (description, members).
+#: Their group row (lmms/upstream.py wrap 7) gives the pooled ASR and, over several benchmarks,
+#: ``asr_mean_of_benchmarks``: the unweighted mean the table prints, each with its interval.
+TABLES: dict[str, tuple[str, tuple[str, ...]]] = {}
+
 ADASHIELD_SOURCE = "github.com/SaFoLab-WISC/AdaShield prompts/static_defense_prompt.txt"
 
 
