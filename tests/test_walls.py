@@ -85,7 +85,8 @@ def test_benchmarks_are_plain_python_and_import_no_circle():
             module = node.module or ""
             if node.level == 0 and module.startswith("vsfa_plugins.lmms"):
                 breaches.append(f"{rel}:{node.lineno} imports the lmms adapter ({module})")
-            if node.level == 1 and not module and path.name != "__init__.py":
+            # (cli.py sits on top of the registry: nothing in the package imports it)
+            if node.level == 1 and not module and path.name not in ("__init__.py", "cli.py"):
                 breaches.append(f"{rel}:{node.lineno} imports the benchmarks package itself (a circle)")
             if node.level == 2 and module.startswith("lmms"):
                 breaches.append(f"{rel}:{node.lineno} imports the lmms adapter (..{module})")
