@@ -234,3 +234,23 @@ def test_doctor_preflight_openai_keeps_the_key_out_of_its_output():
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert result.stdout.count(" ok ") == 4 and "A campfire." in result.stdout
     assert "sk-preflight-secret-42" not in result.stdout and "api_key=***" in result.stdout
+
+
+def test_the_vsfa_papers_table_as_one_group(tiny_qwen2vl, tmp_path):
+    """vsfa_paper_vsfa: MM-SafetyBench, FigStep and SPA-VL HarmEval in one run; the group row gives each
+    member's ASR, the unweighted mean the paper's table prints and the pooled rate, each with its interval."""
+    data_root = fb.build_all(tmp_path / "data", only={"mm-safetybench", "figstep", "spa-vl"})
+    out = tmp_path / "runs"
+    result = lmms_eval(["--tasks", "vsfa_paper_vsfa", "--limit", "1", "--gen_kwargs", "max_new_tokens=8"],
+                       tiny_qwen2vl, data_root, out)
+    assert_clean(result)
+    results = results_file(out)
+    row = {**results["results"], **results.get("groups", {})}["vsfa_paper_vsfa"]
+    members = ("vsfa_mmsafetybench", "vsfa_figstep", "vsfa_spavl_harm")
+    assert results["group_subtasks"]["vsfa_paper_vsfa"] == list(members)
+    for name in ("asr", "asr_mean_of_benchmarks"):
+        low, high = row[f"{name}_ci95_low,none"], row[f"{name}_ci95_high,none"]
+        assert 0.0 <= low <= row[f"{name},none"] <= high <= 1.0, (name, row)
+    rates = {m: {**results["results"], **results.get("groups", {})}[m]["asr,none"] for m in members}
+    assert row["asr_mean_of_benchmarks,none"] == pytest.approx(sum(rates.values()) / 3)
+    assert row["asr,none"] == row["asr_hits,none"] / row["attack_judged,none"]

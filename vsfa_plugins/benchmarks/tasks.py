@@ -31,7 +31,14 @@ SUITE, SUITE_ADASHIELD, SUITE_RMIX = SUITES
 #: groups of named tasks / groups across benchmarks, as a paper's table runs them: name -> (description, members).
 #: Their group row (lmms/upstream.py wrap 7) gives the pooled ASR and, over several benchmarks,
 #: ``asr_mean_of_benchmarks``: the unweighted mean the table prints, each with its interval.
-TABLES: dict[str, tuple[str, tuple[str, ...]]] = {}
+TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "vsfa_paper_vsfa": (
+        "The VSFA paper's headline table: ASR on MM-SafetyBench, FigStep and SPA-VL (HarmEval); the group row gives\n"
+        "each member's ASR, their unweighted mean (asr_mean_of_benchmarks, the table's average) and the pooled\n"
+        "rate, each with its 95% interval. Helpfulness beside it: vsfa_mmvet (over-refusal), vsfa score --judge vsfa_cs",
+        ("vsfa_mmsafetybench", "vsfa_figstep", "vsfa_spavl_harm"),
+    ),
+}
 
 ADASHIELD_SOURCE = "github.com/SaFoLab-WISC/AdaShield prompts/static_defense_prompt.txt"
 
