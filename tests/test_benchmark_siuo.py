@@ -124,7 +124,7 @@ def test_malformed_json_names_line_and_column(root):
     (lambda items: items[0].__setitem__("category", "jaywalking"), r"\(item 0, question_id=1001\): category 'jaywalking' is not one of the published"),
     (lambda items: items[3].pop("safety_warning"), r"\(item 3, question_id=1004\): field 'safety_warning' must be a non-empty string"),
     (lambda items: items[3].__setitem__("reference_answer", ""), r"\(item 3, question_id=1004\): field 'reference_answer' must be a non-empty string"),
-    (lambda items: items[0].__setitem__("image", "../../elsewhere.png"), r"\(item 0, question_id=1001\): field 'image' must name a file under images/"),
+    (lambda items: items[0].__setitem__("image", "../../elsewhere.png"), r"\(item 0, question_id=1001\): field 'image' must name a file inside images/"),
     (lambda items: items[0].__setitem__("image", "S-99.png"), r"\(item 0, question_id=1001\): image .*data/images/S-99\.png does not exist"),
 ])
 def test_bad_items_name_file_and_row(root, change, message):

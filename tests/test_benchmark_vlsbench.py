@@ -127,8 +127,8 @@ def test_malformed_json_names_line_and_column(root):
     (lambda items: items[2].__setitem__("instruction", "  "), r"\(item 2, instruction_id=2\): field 'instruction' must be a non-empty string"),
     (lambda items: items[0].__setitem__("category", "Violence"), r"\(item 0, instruction_id=0\): category 'Violence' is not one of the published"),
     (lambda items: items[0].__setitem__("sub_category", None), r"\(item 0, instruction_id=0\): field 'sub_category' must be a non-empty string \(NoneType None\)"),
-    (lambda items: items[4].__setitem__("image_path", "/etc/passwd"), r"\(item 4, instruction_id=4\): field 'image_path' must be a path inside the release"),
-    (lambda items: items[4].__setitem__("image_path", "imgs/../../x.png"), r"\(item 4, instruction_id=4\): field 'image_path' must be a path inside the release"),
+    (lambda items: items[4].__setitem__("image_path", "/etc/passwd"), r"\(item 4, instruction_id=4\): field 'image_path' must name a file inside the release"),
+    (lambda items: items[4].__setitem__("image_path", "imgs/../../x.png"), r"\(item 4, instruction_id=4\): field 'image_path' must name a file inside the release"),
     (lambda items: items[4].__setitem__("image_path", "imgs/99.png"), r"\(item 4, instruction_id=4\): image .*vlsbench/imgs/99\.png does not exist"),
 ])
 def test_bad_items_name_file_and_row(root, change, message):

@@ -314,6 +314,18 @@ def text_field(obj: Mapping, key: str, where: str) -> str:
     return value
 
 
+def member_path(obj: Mapping, key: str, where: str, inside: str = "the release") -> str:
+    """A relative path a release names (``obj[key]``), refused — naming the row — when it would leave the
+    release: absolute, a drive, or ``..``. The one check of the loaders' path fields."""
+    from pathlib import PurePosixPath
+
+    value = text_field(obj, key, where)
+    parts = PurePosixPath(value.replace("\\", "/")).parts
+    if value.startswith(("/", "\\")) or ".." in parts or ":" in value:
+        raise BenchmarkDataError(f"{where}: field {key!r} must name a file inside {inside} ({value!r})")
+    return value
+
+
 def require_file(path: Path, where: str, what: str) -> Path:
     if not path.is_file():
         raise BenchmarkDataError(f"{where}: {what} {path} does not exist")

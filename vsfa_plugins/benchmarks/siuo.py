@@ -42,11 +42,12 @@ import os
 import re
 import threading
 import unicodedata
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..scoring.verdict import COMPLIANCE, REFUSAL
 from .defenses import apply_defense
 from .release import (
+    member_path,
     AFTER_TEXT,
     ATTACK,
     Benchmark,
@@ -93,11 +94,7 @@ def _question_id(item: dict, where: str) -> str:
 
 
 def _image_name(item: dict, where: str) -> str:
-    name = text_field(item, "image", where)
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if name.startswith(("/", "\\")) or ".." in parts:
-        raise BenchmarkDataError(f"{where}: field 'image' must name a file under {IMAGES}/ ({name!r})")
-    return name
+    return member_path(item, "image", where, f"{IMAGES}/")
 
 
 def load(folder: Path, subset: str, options) -> list[dict]:

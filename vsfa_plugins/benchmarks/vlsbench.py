@@ -37,11 +37,12 @@ from __future__ import annotations
 import json
 import re
 import tarfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..scoring.verdict import COMPLIANCE, PARTIAL, REFUSAL
 from .defenses import apply_defense
 from .release import (
+    member_path,
     ATTACK,
     BEFORE_TEXT,
     Benchmark,
@@ -90,11 +91,7 @@ def _instruction_id(item: dict, where: str) -> str:
 
 
 def _image_path(item: dict, where: str) -> str:
-    path = text_field(item, "image_path", where)
-    parts = PurePosixPath(path.replace("\\", "/")).parts
-    if path.startswith(("/", "\\")) or ".." in parts or ":" in path:
-        raise BenchmarkDataError(f"{where}: field 'image_path' must be a path inside the release ({path!r})")
-    return path
+    return member_path(item, "image_path", where)
 
 
 def load(folder: Path, subset: str, options) -> list[dict]:
