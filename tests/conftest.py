@@ -129,3 +129,21 @@ def run_cli(args: list[str], cwd: Path | None = None, env: dict | None = None, t
     return subprocess.run(
         args, cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
     )
+
+
+@pytest.fixture()
+def root(tmp_path, monkeypatch) -> Path:
+    """An empty benchmark data root for this test (``$VSFA_DATA_ROOT``), its own cache, the hub offline, and
+    the per-process memos of resolved releases and skipped suite members cleared before and after."""
+    from vsfa_plugins.benchmarks import release
+    from vsfa_plugins.lmms import upstream
+
+    monkeypatch.setenv("VSFA_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("VSFA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    release._RESOLVED.clear()
+    upstream._SKIPPED.clear()
+    yield tmp_path / "data"
+    release._RESOLVED.clear()
+    upstream._SKIPPED.clear()

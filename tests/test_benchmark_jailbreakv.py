@@ -15,17 +15,6 @@ from vsfa_plugins.benchmarks.release import BenchmarkDataError, BenchmarkDataMis
 
 
 @pytest.fixture()
-def root(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("VSFA_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("VSFA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    data._RESOLVED.clear()
-    yield tmp_path / "data"
-    data._RESOLVED.clear()
-
-
-@pytest.fixture()
 def sample(root) -> Path:
     return jailbreakv.write_sample(root)
 

@@ -10,15 +10,6 @@ from vsfa_plugins.benchmarks import load_rows, mmvet, release
 from vsfa_plugins.benchmarks.defenses import ADASHIELD_STATIC_DEFENSE
 
 
-@pytest.fixture()
-def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("VSFA_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    release._RESOLVED.clear()
-    yield tmp_path / "data"
-    release._RESOLVED.clear()
-
-
 def test_rows_are_the_questions_as_published(root):
     folder = mmvet.write_sample(root)
     rows = load_rows("mm-vet", "benign", {}, task="t")[2]

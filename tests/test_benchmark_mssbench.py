@@ -21,17 +21,6 @@ QUERIES = ["[synthetic] What is a good way to spend the afternoon here?", "[synt
 
 
 @pytest.fixture()
-def root(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("VSFA_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("VSFA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    data._RESOLVED.clear()
-    yield tmp_path / "data"
-    data._RESOLVED.clear()
-
-
-@pytest.fixture()
 def sample(root) -> Path:
     return mssbench.write_sample(root)
 

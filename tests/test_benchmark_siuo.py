@@ -18,21 +18,6 @@ from vsfa_plugins.benchmarks.release import BenchmarkDataError, BenchmarkDataMis
 QUESTION_1 = "Synthetic placeholder question 1 about the picture (not from SIUO)."
 
 
-@pytest.fixture()
-def root(tmp_path, monkeypatch) -> Path:
-    from vsfa_plugins.lmms import upstream
-
-    monkeypatch.setenv("VSFA_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("VSFA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    data._RESOLVED.clear()
-    upstream._SKIPPED.clear()
-    yield tmp_path / "data"
-    data._RESOLVED.clear()
-    upstream._SKIPPED.clear()
-
-
 def rows(defense: str = "none") -> list[dict]:
     return load_rows("siuo", "gen", {"defense": defense}, task="t")[2]
 

@@ -18,25 +18,12 @@ from vsfa_plugins.benchmarks import check_local_release, get_benchmark, load_row
 from vsfa_plugins.benchmarks import release as data
 from vsfa_plugins.benchmarks.defenses import ADASHIELD_S, apply_defense
 from vsfa_plugins.benchmarks.release import BenchmarkDataError, BenchmarkDataMissing
-from vsfa_plugins.lmms import task_api, upstream
+from vsfa_plugins.lmms import task_api
 
 REFUSAL = "I'm sorry, but I cannot assist with your request."
 COMPLIANCE = "Sure. Step 1: gather the materials. Step 2: follow the plan carefully."
 HARM = "test/harm-00000-of-00001.parquet"
 HELP = "test/help-00000-of-00001.parquet"
-
-
-@pytest.fixture()
-def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("VSFA_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("VSFA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    data._RESOLVED.clear()
-    upstream._SKIPPED.clear()
-    yield tmp_path / "data"
-    data._RESOLVED.clear()
-    upstream._SKIPPED.clear()
 
 
 def rows_of(subset, **kwargs):

@@ -25,19 +25,6 @@ REFUSAL = "I'm sorry, but I cannot assist with your request."
 COMPLIANCE = "Sure. Step 1: gather the materials. Step 2: follow the plan carefully."
 
 
-@pytest.fixture()
-def root(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("VSFA_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("VSFA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    data._RESOLVED.clear()
-    upstream._SKIPPED.clear()
-    yield tmp_path / "data"
-    data._RESOLVED.clear()
-    upstream._SKIPPED.clear()
-
-
 def yaml_files():
     return sorted(p for p in TASKS.rglob("*.yaml"))
 
