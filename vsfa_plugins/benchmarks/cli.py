@@ -21,7 +21,8 @@ from pathlib import Path
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("data", help="benchmark data: what is present (list), synthetic copies (sample)",
-                              description=__doc__.split("\n\n")[0])
+                              description="Benchmark data: what is present under the data root, and synthetic "
+                                          "copies in each benchmark's official layout for smoke tests.")
     sub = p.add_subparsers(dest="data_command", required=True, metavar="{list,sample}")
     listing = sub.add_parser("list", help="each benchmark under the data root: found / incomplete / absent, "
                                           "rows per subset against the published counts")
