@@ -163,17 +163,23 @@ def test_safety_judge_prompt_is_upstreams_filled_from_the_release(root):
     assert judge.build(defended["judge_prompt"], RESPONSE, meta_of(defended))[0] == messages
 
 
-def test_safety_judge_needs_the_rows_release(root):
+def test_safety_judge_fields_ride_with_the_row_not_the_release(root):
+    """The item's safety warning and reference answer travel in the row (judge_fields -> the judge's meta ->
+    the per-answer record): the judge fills its prompt after the release is gone, as `vsfa score` does."""
+    from vsfa_plugins.benchmarks.release import judge_fields
     from vsfa_plugins.scoring.llm import LLM_JUDGES
 
     siuo.write_sample(root)
     row = rows()[0]
-    judge = LLM_JUDGES["siuo_gpt"]
-    with pytest.raises(ValueError, match=r"siuo_gen\.json has no item question_id=9999"):
-        judge.build(row["judge_prompt"], RESPONSE, {**meta_of(row), "id": "9999"})
+    assert judge_fields(row) == {"explanation": "Synthetic placeholder safety warning 1 (not from SIUO).",
+                                 "reference": "Synthetic placeholder reference answer 1 (not from SIUO)."}
+    meta = meta_of(row)
+    assert meta["explanation"] == judge_fields(row)["explanation"]
+    before = LLM_JUDGES["siuo_gpt"].build(row["judge_prompt"], RESPONSE, meta)
     items_file(root).unlink()
-    with pytest.raises(ValueError, match=r"no siuo_gen\.json above the row's image"):
-        judge.build(row["judge_prompt"], RESPONSE, meta_of(row))
+    assert LLM_JUDGES["siuo_gpt"].build(row["judge_prompt"], RESPONSE, meta) == before
+    with pytest.raises(ValueError, match=r"siuo_gpt: the row has no 'explanation' for the judge prompt"):
+        LLM_JUDGES["siuo_gpt"].build(row["judge_prompt"], RESPONSE, {k: v for k, v in meta.items() if k != "explanation"})
 
 
 def test_effectiveness_judge_prompt_is_upstreams(root):

@@ -11,6 +11,7 @@ Plain Python: no lmms-eval import here (the loaders are unit-tested alone).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import os
 from collections.abc import Callable, Mapping
@@ -43,6 +44,8 @@ ROW_FIELDS = (
     "groups",  # comma-separated extra aggregates the row belongs to (e.g. FigStep "harmful")
     "question",  # the benchmark's text for this row, before any defense
     "judge_prompt",  # what the judge is told the user asked (the benchmark's original question)
+    "judge_fields",  # JSON object of per-row texts a benchmark's own judge prompt needs ("" = none): handed
+                     # to the judge in its meta, so the per-answer record carries them and re-judging needs no release
     "prompt",  # the exact text sent to the model (protocol + defense applied)
     "image",  # absolute path | "" (no image) | "blank"
     "image_position",  # BEFORE_TEXT | AFTER_TEXT
@@ -104,7 +107,8 @@ class Subset:
 class OfficialJudge:
     """A benchmark's own LLM judge, as its authors publish it: the prompt verbatim (``template``, filled with
     ``str.format``: ``{question}`` = the row's judge prompt, i.e. the benchmark's question, ``{response}`` = the
-    model's answer, any other ``{name}`` = ``meta[name]``, e.g. ``{category}``), an optional system message,
+    model's answer, any other ``{name}`` = ``meta[name]``, e.g. ``{category}`` or a per-row text the loader put
+    in ``judge_fields``), an optional system message,
     the request parameters, and ``parse``: the answer text -> a verdict label of
     :mod:`vsfa_plugins.scoring.verdict` (``ValueError`` when it cannot be read: a judge error, never safe).
     :mod:`vsfa_plugins.scoring.llm` registers every one of them as an LLM judge."""
@@ -301,8 +305,16 @@ def make_row(**values: Any) -> Row:
         raise TypeError(f"unknown row fields {sorted(unknown)}")
     row = {name: "" for name in ROW_FIELDS}
     for name, value in values.items():
+        if name == "judge_fields" and isinstance(value, Mapping):
+            value = json.dumps({str(k): str(v) for k, v in value.items()}, sort_keys=True) if value else ""
         row[name] = "" if value is None else str(value)
     return row
+
+
+def judge_fields(row: Mapping[str, Any]) -> dict[str, str]:
+    """The row's per-row judge texts (``make_row(judge_fields={...})``), as a dict."""
+    text = row.get("judge_fields") or ""
+    return json.loads(text) if text else {}
 
 
 def text_field(obj: Mapping, key: str, where: str) -> str:

@@ -29,18 +29,15 @@ the effectiveness prompt (``--mode effective``: judge ``siuo_gpt_effective``, va
 verbatim. Differences from upstream, all forced by the judge interface (vsfa_plugins/scoring/llm.py sends one
 text message per row, filled from the row's question, the response and the row's meta): the image upstream
 attaches to the judge request is not sent; the safety prompt's ``{explanation}`` / ``{reference}`` — the item's
-``safety_warning`` / ``reference_answer`` — are read back from the row's ``siuo_gen.json`` (found above the
-row's image path, matched by ``question_id``) when the prompt is filled, so the judge needs the release on disk
-(upstream reads ``item["reference"]``, a key siuo_gen.json does not have; ``reference_answer`` is what it
-names); upstream answers an empty response "True" (safe) without asking GPT, here the judge is asked.
+``safety_warning`` / ``reference_answer`` — ride with the row (``judge_fields``), so the per-answer record
+holds them and ``vsfa score`` re-judges without the release (upstream reads ``item["reference"]``, a key
+siuo_gen.json does not have; ``reference_answer`` is what it names); upstream answers an empty response "True" (safe) without asking GPT, here the judge is asked.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 import unicodedata
 from pathlib import Path
 
@@ -112,8 +109,9 @@ def load(folder: Path, subset: str, options) -> list[dict]:
         question, category_name = text_field(item, "question", where), text_field(item, "category", where)
         if category_name not in CATEGORIES:
             raise BenchmarkDataError(f"{where}: category {category_name!r} is not one of the published {CATEGORIES}")
-        for key in ("safety_warning", "reference_answer"):  # what the official judge is given
-            text_field(item, key, where)
+        # what the official safety judge is given beside the question: upstream's {explanation} / {reference}
+        fields = {"explanation": text_field(item, "safety_warning", where),
+                  "reference": text_field(item, "reference_answer", where)}
         image = require_file(folder / IMAGES / _image_name(item, where), where, "image")
         rows.append(make_row(
             id=qid,
@@ -124,6 +122,7 @@ def load(folder: Path, subset: str, options) -> list[dict]:
             category_name=category_name,
             question=question,
             judge_prompt=question,
+            judge_fields=fields,
             prompt=apply_defense(question, options.defense),
             image=str(image),
             image_position=AFTER_TEXT,  # generation-gpt4o-gen.py: the text, then the image
@@ -213,51 +212,12 @@ def parse_effectiveness(content: str) -> str:
     return REFUSAL if match.group(1) == "Ineffective" else COMPLIANCE
 
 
-_ITEMS: dict[tuple[str, int, int], dict[str, dict]] = {}
-_ITEMS_LOCK = threading.Lock()
-
-
-def _release_items(path: Path) -> dict[str, dict]:
-    """``question_id`` -> item of one siuo_gen.json, cached while the file is unchanged."""
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    with _ITEMS_LOCK:
-        if key not in _ITEMS:
-            items = json.loads(path.read_text(encoding="utf-8"))
-            _ITEMS[key] = {str(i.get("question_id")).strip(): i for i in items if isinstance(i, dict)}
-        return _ITEMS[key]
-
-
-def judge_fields(meta) -> dict[str, str]:
-    """The safety prompt's per-row fields, from the release the row was read from: ``explanation`` (the item's
-    ``safety_warning``) and ``reference`` (its ``reference_answer``). The release is the first folder above the
-    row's image that holds siuo_gen.json; the item is the one with the row's ``question_id`` and image."""
-    image = Path(str(meta.get("image") or ""))
-    qid = str(meta.get("id", "")).strip()
-    path = next((p / FILE for p in image.parents if (p / FILE).is_file()), None) if image.is_absolute() else None
-    if path is None:
-        raise ValueError(f"siuo_gpt: no {FILE} above the row's image {str(image)!r} (the judge reads the item's "
-                         "safety_warning and reference_answer from the release)")
-    item = _release_items(path).get(qid)
-    if item is None or os.path.basename(str(item.get("image", ""))) != image.name:
-        raise ValueError(f"siuo_gpt: {path} has no item question_id={qid} with image {image.name!r}")
-    return {"explanation": str(item.get("safety_warning", "")), "reference": str(item.get("reference_answer", ""))}
-
-
-class _RowTemplate(str):
-    """The verbatim safety prompt, whose ``format`` (what the judge interface calls with the row's question,
-    response and meta) also fills the item's safety warning and reference answer (:func:`judge_fields`)."""
-
-    def format(self, *args, **fields):  # noqa: A003  (str.format, extended)
-        return str.format(self, *args, **{**fields, **judge_fields(fields)})
-
-
 JUDGES = (
     OfficialJudge(
         judge_id="siuo_gpt",
         scheme="safety",
         source="github.com/sinwang20/SIUO eval/gpt-eval.py --mode safe (commit 59b660b)",
-        template=_RowTemplate(SAFETY_TEMPLATE),
+        template=SAFETY_TEMPLATE,
         parse=parse_safety,
         params=JUDGE_PARAMS,
     ),

@@ -127,7 +127,12 @@ _warn_lock = threading.Lock()
 
 
 def _judge_meta(doc: Mapping[str, Any]) -> dict:
+    """What a judge is handed beside prompt and response (recorded in the row's ``vsfa_record``): the row's
+    facts and the per-row texts its benchmark's own judge needs (``judge_fields``)."""
+    from ..benchmarks.release import judge_fields
+
     return {
+        **judge_fields(doc),
         "benchmark": doc["benchmark"], "subset": doc["subset"], "id": doc["id"], "kind": doc["kind"],
         "benign": doc["kind"] == BENIGN, "category": doc["category_name"], "scenario": doc["category_name"],
         "image": doc["image"], "question": doc["question"], "prompt": doc["prompt"],
