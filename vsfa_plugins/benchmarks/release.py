@@ -326,6 +326,16 @@ def text_field(obj: Mapping, key: str, where: str) -> str:
     return value
 
 
+def id_field(obj: Mapping, key: str, where: str) -> str:
+    """A published integer id (``obj[key]``: an int or a non-empty string of one) as the row id string;
+    a bool, a float, another type or an empty value is refused naming the row."""
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
+        got = "missing" if key not in obj else f"{type(value).__name__} {value!r}"[:80]
+        raise BenchmarkDataError(f"{where}: field {key!r} must be an integer ({got})")
+    return str(value).strip()
+
+
 def member_path(obj: Mapping, key: str, where: str, inside: str = "the release") -> str:
     """A relative path a release names (``obj[key]``), refused — naming the row — when it would leave the
     release: absolute, a drive, or ``..``. The one check of the loaders' path fields."""

@@ -44,6 +44,7 @@ from pathlib import Path
 from ..scoring.verdict import COMPLIANCE, REFUSAL
 from .defenses import apply_defense
 from .release import (
+    id_field,
     member_path,
     AFTER_TEXT,
     ATTACK,
@@ -82,14 +83,6 @@ _FIELDS = ("question", "category", "safety_warning", "reference_answer", "image"
 PUBLISHED_ROWS = 167
 
 
-def _question_id(item: dict, where: str) -> str:
-    value = item.get("question_id")
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
-        got = "missing" if "question_id" not in item else f"{type(value).__name__} {value!r}"[:80]
-        raise BenchmarkDataError(f"{where}: field 'question_id' must be an integer ({got})")
-    return str(value).strip()
-
-
 def _image_name(item: dict, where: str) -> str:
     return member_path(item, "image", where, f"{IMAGES}/")
 
@@ -105,7 +98,7 @@ def load(folder: Path, subset: str, options) -> list[dict]:
         where = f"{name} (item {index}" + (f", question_id={item.get('question_id')!r})" if isinstance(item, dict) else ")")
         if not isinstance(item, dict):
             raise BenchmarkDataError(f"{where}: expected an object, got {type(item).__name__}")
-        qid = _question_id(item, where)
+        qid = id_field(item, "question_id", where)
         question, category_name = text_field(item, "question", where), text_field(item, "category", where)
         if category_name not in CATEGORIES:
             raise BenchmarkDataError(f"{where}: category {category_name!r} is not one of the published {CATEGORIES}")

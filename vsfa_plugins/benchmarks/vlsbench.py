@@ -42,6 +42,7 @@ from pathlib import Path
 from ..scoring.verdict import COMPLIANCE, PARTIAL, REFUSAL
 from .defenses import apply_defense
 from .release import (
+    id_field,
     member_path,
     ATTACK,
     BEFORE_TEXT,
@@ -82,14 +83,6 @@ SUB_CATEGORIES = {
 }
 
 
-def _instruction_id(item: dict, where: str) -> str:
-    value = item.get("instruction_id")
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
-        got = "missing" if "instruction_id" not in item else f"{type(value).__name__} {value!r}"[:80]
-        raise BenchmarkDataError(f"{where}: field 'instruction_id' must be an integer ({got})")
-    return str(value).strip()
-
-
 def _image_path(item: dict, where: str) -> str:
     return member_path(item, "image_path", where)
 
@@ -106,7 +99,7 @@ def load(folder: Path, subset: str, options) -> list[dict]:
                                            if isinstance(item, dict) else ")")
         if not isinstance(item, dict):
             raise BenchmarkDataError(f"{where}: expected an object, got {type(item).__name__}")
-        iid = _instruction_id(item, where)
+        iid = id_field(item, "instruction_id", where)
         instruction = text_field(item, "instruction", where)
         category_name = text_field(item, "category", where)
         if category_name not in CATEGORIES:
